@@ -1,2 +1,34 @@
+//! driftwatch: a sidecar that scores data drift of an ML model's inputs against a reference and
+//! exports the scores as Prometheus metrics.
+//!
+//! # Layout
+//! Dependencies point down this list: HTTP and CLI on top, pure statistics and kernels at the bottom.
+//!
+//! - [`cli`]: the `driftwatch` subcommands (`serve`, `demo`, `check`), argument parsing only.
+//! - [`demo`]: streams the embedded demo dataset into a running server with drift injected over time.
+//! - [`server`]: `app(state) -> Router`, the handlers, `run(listener, shutdown)`.
+//! - [`error`]: the API error enum and its JSON 4xx / opaque 500 mapping.
+//! - [`ingest`]: request decoders (JSON columnar or rows, NDJSON, Arrow IPC) into a [`batch::Batch`].
+//! - [`batch`]: the validated columnar batch, accepted or rejected whole.
+//! - [`engine`]: per-model state; append → score full windows off the reactor → publish.
+//! - [`window`]: tumbling/sliding windows and the warmup buffer.
+//! - [`metrics`]: every exported metric family, in one registry.
+//! - [`config`]: TOML → validated `Config`, every problem reported at once; bounded newtypes.
+//! - [`reference`]: reading references with polars, resolving features, fitting them.
+//! - [`drift`]: PSI, KS, chi-squared, Wasserstein, Jensen–Shannon and the multiple-testing decision, as
+//!   pure functions over slices.
+//! - [`kernels`]: the shared hot loops (branch-free binning, galloping search).
+
+pub mod batch;
+pub mod cli;
+pub mod config;
+pub mod demo;
 pub mod drift;
+pub mod engine;
+pub mod error;
+pub mod ingest;
 pub mod kernels;
+pub mod metrics;
+pub mod reference;
+pub mod server;
+pub mod window;

@@ -1,0 +1,113 @@
+//! The `driftwatch` command line: argument parsing and wiring only; the work lives in the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::config::{Config, Sources};
+use crate::server::{self, AppState};
+
+#[derive(Debug, Parser)]
+#[command(name = "driftwatch", version, about = "Data-drift sidecar: /ingest samples, scrape drift scores on /metrics")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve /ingest and /metrics for the configured models.
+    Serve {
+        /// A TOML file, or a directory of them (one per model). Without it: the embedded demo config.
+        #[arg(long, env = "DRIFTWATCH_CONFIG")]
+        config: Option<PathBuf>,
+        /// Address to listen on (overrides server.listen).
+        #[arg(long, env = "DRIFTWATCH_LISTEN")]
+        listen: Option<SocketAddr>,
+    },
+    /// Serve the embedded demo config and stream the demo dataset into it with drift injected over time.
+    Demo {
+        #[arg(long, default_value = crate::config::DEFAULT_LISTEN)]
+        listen: SocketAddr,
+        /// Samples per second to stream.
+        #[arg(long, default_value_t = 2000)]
+        rate: u32,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        duration: Option<u64>,
+    },
+    /// Validate a config and load its references, then print what would be monitored.
+    Check {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
+    let sources = match path {
+        Some(p) => Sources::load(p)?,
+        None => Sources::embedded(),
+    };
+    Ok(sources.validate()?)
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received: draining in-flight requests");
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { config, listen } => {
+            let config = load_config(config.as_ref())?;
+            let addr = listen.unwrap_or(config.server.listen);
+            let state = Arc::new(AppState::build(&config)?);
+            let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            server::run(listener, state, shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Demo { listen, rate, duration } => crate::demo::run(listen, rate, duration).await,
+        Command::Check { config } => {
+            let config = load_config(config.as_ref())?;
+            let state = AppState::build(&config)?;
+            for m in state.models.values() {
+                let (reference_rows, _, _) = m.fill();
+                println!(
+                    "model {:?} version {:?}: window {} step {}, reference {} rows",
+                    m.name(),
+                    m.spec.config.version,
+                    m.spec.config.window,
+                    m.spec.config.step,
+                    reference_rows
+                );
+                for f in &m.spec.features {
+                    let methods: Vec<&str> = f.methods.iter().map(|m| m.as_str()).collect();
+                    println!("  {:<24} {:<12} {}", f.name, format!("{:?}", f.kind).to_lowercase(), methods.join(", "));
+                }
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! `driftwatch demo`: runs the server on the embedded demo config and streams rows bootstrapped from the
+//! demo reference into it over real HTTP, injecting drift in a repeating 90-second cycle:
+//!
+//! - 0–30 s: no drift (rows drawn from the reference as they are);
+//! - 30–60 s: `age` creeps up by as much as 12 years and `plan` shifts towards "premium";
+//! - 60–90 s: `monthly_charges` jumps by 35 % and `region` skews to "west".
+//!
+//! One line per scored window goes to stdout so the drift is visible without a dashboard.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Map, Value, json};
+use tokio::net::TcpListener;
+
+use crate::config::Sources;
+use crate::reference::{self, Values};
+use crate::server::{self, AppState};
+
+pub const CYCLE_SECONDS: f64 = 90.0;
+
+/// Demo rows: the reference's columns, to resample from.
+pub struct DemoData {
+    pub model: String,
+    pub names: Vec<String>,
+    pub columns: Vec<Values>,
+}
+
+impl DemoData {
+    pub fn embedded() -> anyhow::Result<DemoData> {
+        let config = Sources::embedded().validate()?;
+        let model = &config.models[0];
+        let source = model.reference.clone().context("the demo model has a reference")?;
+        let frame = reference::read_frame(&source)?;
+        let (spec, _) = reference::load_model(model.clone())?;
+        let mut names = Vec::new();
+        let mut columns = Vec::new();
+        for f in &spec.features {
+            let col = frame.column(&f.name).with_context(|| format!("{source}: no column {}", f.name))?;
+            columns.push(reference::column_values(col, f.kind).map_err(anyhow::Error::msg)?);
+            names.push(f.name.clone());
+        }
+        Ok(DemoData { model: model.name.clone(), names, columns })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.columns.first().map_or(0, Values::len)
+    }
+
+    /// A JSON columnar body of `n` rows resampled with drift for time `t` seconds into the demo.
+    pub fn batch(&self, rng: &mut StdRng, n: usize, t: f64) -> Value {
+        let phase = t % CYCLE_SECONDS;
+        let ramp = |start: f64| ((phase - start) / 30.0).clamp(0.0, 1.0);
+        let (creep, jump) = (if phase < 60.0 { ramp(30.0) } else { 0.0 }, phase >= 60.0);
+        let idx: Vec<usize> = (0..n).map(|_| rng.random_range(0..self.rows())).collect();
+        let mut features = Map::new();
+        for (name, column) in self.names.iter().zip(&self.columns) {
+            let values: Vec<Value> = match column {
+                Values::Numeric(v) => idx
+                    .iter()
+                    .map(|&i| {
+                        let mut x = v[i];
+                        match name.as_str() {
+                            "age" => x += (12.0 * creep * rng.random::<f64>()).round(),
+                            "monthly_charges" if jump => x = (x * 1.35 * 100.0).round() / 100.0,
+                            _ => {}
+                        }
+                        if x.is_nan() { Value::Null } else { json!(x) }
+                    })
+                    .collect(),
+                Values::Categorical(v) => idx
+                    .iter()
+                    .map(|&i| {
+                        let mut c = v[i].clone();
+                        if name == "plan" && rng.random::<f64>() < 0.4 * creep {
+                            c = Some("premium".into());
+                        }
+                        if name == "region" && jump && rng.random::<f64>() < 0.5 {
+                            c = Some("west".into());
+                        }
+                        c.map_or(Value::Null, Value::String)
+                    })
+                    .collect(),
+            };
+            features.insert(name.clone(), Value::Array(values));
+        }
+        json!({ "model": self.model, "features": features })
+    }
+}
+
+pub async fn run(listen: SocketAddr, rate: u32, duration: Option<u64>) -> anyhow::Result<()> {
+    let config = Sources::embedded().validate()?;
+    let state = Arc::new(AppState::build(&config)?);
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(server::run(listener, state, async {
+        let _ = stop_rx.await;
+    }));
+    println!("driftwatch demo: serving on http://{addr}  (try: curl -s http://{addr}/metrics | grep ^data_drift)");
+    println!("streaming {rate} samples/s; drift cycle: 0-30 s none, 30-60 s age/plan creep, 60-90 s charges/region jump");
+
+    let data = DemoData::embedded()?;
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/ingest");
+    let mut rng = StdRng::seed_from_u64(7);
+    let started = Instant::now();
+    let tick = Duration::from_millis(100);
+    let per_tick = (rate as usize / 10).max(1);
+    let mut interval = tokio::time::interval(tick);
+    let deadline = duration.map(|d| started + Duration::from_secs(d));
+    let shutdown = crate::cli::shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = interval.tick() => {}
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let t = started.elapsed().as_secs_f64();
+        let body = data.batch(&mut rng, per_tick, t);
+        let response: Value = client.post(&url).json(&body).send().await?.error_for_status()?.json().await?;
+        if let Some(latest) = response.get("latest").filter(|l| !l.is_null()) {
+            print_window(t, latest);
+        }
+    }
+    let _ = stop_tx.send(());
+    server.await??;
+    Ok(())
+}
+
+fn print_window(t: f64, report: &Value) {
+    let mut line = format!(
+        "t={:>5.1}s window {:>3}  drift_share {:.2}  model_drift {}  |",
+        t,
+        report["seq"],
+        report["drift_share"].as_f64().unwrap_or(f64::NAN),
+        if report["model_drift"] == Value::Bool(true) { 1 } else { 0 }
+    );
+    for f in report["features"].as_array().into_iter().flatten() {
+        let psi = f["scores"].as_array().into_iter().flatten().find(|s| s["method"] == "psi");
+        let mark = if f["drifted"] == Value::Bool(true) { "*" } else { "" };
+        if let Some(psi) = psi {
+            line += &format!(" {}{} psi={:.3}", f["name"].as_str().unwrap_or("?"), mark, psi["score"].as_f64().unwrap_or(f64::NAN));
+        }
+    }
+    println!("{line}");
+}

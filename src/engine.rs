@@ -1,0 +1,239 @@
+//! Per-model state and the scoring pipeline: append a validated batch to the model's window (under a
+//! short lock), score every window that filled (rayon across features, on a blocking thread, never on
+//! the async reactor), then publish the scores to the metrics and the model's latest report.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::batch::Batch;
+use crate::drift::{self, Decision, Method, MethodScore};
+use crate::metrics::{FeatureLabels, Metrics, ScoreLabels};
+use crate::reference::{FeatureReference, ModelSpec, Reference};
+use crate::window::{FullWindow, MISSING_CODE, Warmup, Window, WindowColumn};
+
+/// A monitored model: its spec, its reference and window, and its last published report.
+pub struct ModelState {
+    pub spec: ModelSpec,
+    inner: Mutex<Inner>,
+    published: Mutex<Option<Arc<WindowReport>>>,
+}
+
+struct Inner {
+    reference: Option<Arc<Reference>>,
+    warmup: Option<Warmup>,
+    window: Option<Window>,
+}
+
+/// What appending a batch produced.
+pub struct Appended {
+    pub windows: Vec<(Arc<Reference>, FullWindow)>,
+    pub window_samples: usize,
+    pub reference_samples: usize,
+}
+
+/// The scores of one window, as `/v1/models` shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowReport {
+    pub seq: u64,
+    pub samples: usize,
+    pub completed_at: f64,
+    pub scoring_seconds: f64,
+    pub drift_share: f64,
+    pub model_drift: bool,
+    pub features: Vec<FeatureReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FeatureReport {
+    pub name: String,
+    /// Non-missing values in the window.
+    pub samples: usize,
+    pub drifted: Option<bool>,
+    pub scores: Vec<ScoreReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScoreReport {
+    pub method: Method,
+    pub score: f64,
+    pub pvalue: Option<f64>,
+    pub threshold: f64,
+    pub drifted: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave them half-updated (every update is a single
+    // push or assignment), so a poisoned lock is still safe to use.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ModelState {
+    pub fn new(spec: ModelSpec, reference: Option<Reference>) -> Self {
+        let cfg = &spec.config;
+        let (reference, warmup, window) = match reference {
+            Some(r) => {
+                let window = Window::new(cfg.window, cfg.step, &r);
+                (Some(Arc::new(r)), None, Some(window))
+            }
+            None => (None, Some(Warmup::new(cfg.warmup, spec.features.iter().map(|f| f.kind))), None),
+        };
+        ModelState { inner: Mutex::new(Inner { reference, warmup, window }), published: Mutex::new(None), spec }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.config.name
+    }
+
+    pub fn ready(&self) -> bool {
+        lock(&self.inner).reference.is_some()
+    }
+
+    /// (reference rows, rows in the current window or warmup buffer, heap bytes of the window).
+    pub fn fill(&self) -> (usize, usize, usize) {
+        let inner = lock(&self.inner);
+        let reference = inner.reference.as_ref().map_or(0, |r| r.samples);
+        match (&inner.window, &inner.warmup) {
+            (Some(w), _) => (reference, w.rows(), w.bytes()),
+            (None, Some(w)) => (reference, w.rows(), 0),
+            _ => (reference, 0, 0),
+        }
+    }
+
+    pub fn latest(&self) -> Option<Arc<WindowReport>> {
+        lock(&self.published).clone()
+    }
+
+    /// Adds a validated batch. Warmup rows become the reference once there are enough of them; the
+    /// remaining rows go to the window.
+    pub fn append(&self, batch: &Batch) -> Result<Appended, String> {
+        let mut inner = lock(&self.inner);
+        let mut from = 0;
+        if let Some(warmup) = inner.warmup.as_mut() {
+            from = warmup.push(batch);
+            if warmup.is_full() {
+                let warmup = inner.warmup.take().expect("checked above");
+                let reference = crate::reference::fit(&self.spec.features, warmup.columns, self.spec.config.bins.get())?;
+                inner.window = Some(Window::new(self.spec.config.window, self.spec.config.step, &reference));
+                inner.reference = Some(Arc::new(reference));
+                tracing::info!(model = self.name(), rows = warmup.target, "warmup complete: reference fitted");
+            }
+        }
+        let Inner { reference, window, warmup } = &mut *inner;
+        let mut windows = Vec::new();
+        if let (Some(reference), Some(window)) = (reference.as_ref(), window.as_mut()) {
+            for full in window.push(batch, from, reference) {
+                windows.push((reference.clone(), full));
+            }
+        }
+        let window_samples = window.as_ref().map(Window::rows).or(warmup.as_ref().map(Warmup::rows)).unwrap_or(0);
+        Ok(Appended { windows, window_samples, reference_samples: reference.as_ref().map_or(0, |r| r.samples) })
+    }
+
+    /// Publishes a report unless a newer window already was (concurrent requests may finish scoring
+    /// out of order; the exported scores always belong to the newest window).
+    pub fn publish(&self, metrics: &Metrics, report: WindowReport) {
+        let mut published = lock(&self.published);
+        if published.as_ref().is_some_and(|p| p.seq >= report.seq) {
+            return;
+        }
+        let model = self.name().to_owned();
+        for (feature, fr) in self.spec.features.iter().zip(&report.features) {
+            let flabels = FeatureLabels { model_name: model.clone(), feature: feature.name.clone() };
+            for method in &feature.methods {
+                let labels = ScoreLabels { model_name: model.clone(), feature: feature.name.clone(), method: method.as_str().into() };
+                match fr.scores.iter().find(|s| s.method == *method) {
+                    Some(s) => {
+                        metrics.drift_score.get_or_create(&labels).set(s.score);
+                        metrics.drift_threshold.get_or_create(&labels).set(s.threshold);
+                        if let Some(p) = s.pvalue {
+                            metrics.drift_pvalue.get_or_create(&labels).set(p);
+                        }
+                    }
+                    None => {
+                        // No values in this window: drop the series rather than export stale scores.
+                        metrics.drift_score.remove(&labels);
+                        metrics.drift_pvalue.remove(&labels);
+                    }
+                }
+            }
+            match fr.drifted {
+                Some(d) => drop(metrics.feature_drift.get_or_create(&flabels).set(i64::from(d))),
+                None => drop(metrics.feature_drift.remove(&flabels)),
+            }
+        }
+        let ml = Metrics::model(&model);
+        metrics.drift_share.get_or_create(&ml).set(report.drift_share);
+        metrics.model_drift.get_or_create(&ml).set(i64::from(report.model_drift));
+        metrics.windows.get_or_create(&ml).inc();
+        metrics.scoring_seconds.get_or_create(&ml).observe(report.scoring_seconds);
+        metrics.last_window.get_or_create(&ml).set(report.completed_at);
+        *published = Some(Arc::new(report));
+    }
+}
+
+/// Scores one full window against the reference: each feature on its own rayon task, its buffer
+/// filtered of missing values in place (no copy), then one decision across features.
+pub fn score_window(spec: &ModelSpec, reference: &Reference, window: FullWindow) -> WindowReport {
+    let started = Instant::now();
+    let cfg = &spec.config;
+    let eps = cfg.eps.get();
+    // Small windows are cheaper scored in sequence than spread over threads.
+    let min_len = (8192 / window.rows.max(1)).max(1);
+    let scored: Vec<(usize, Option<Vec<MethodScore>>)> = window
+        .columns
+        .into_par_iter()
+        .with_min_len(min_len)
+        .zip(spec.features.par_iter())
+        .zip(reference.features.par_iter())
+        .map(|((column, feature), fref)| match (column, fref) {
+            (WindowColumn::Numeric(mut v), FeatureReference::Numeric(r)) => {
+                v.retain(|x| !x.is_nan());
+                let scores = (!v.is_empty()).then(|| drift::score_numeric(r, &mut v, &feature.methods, eps));
+                (v.len(), scores)
+            }
+            (WindowColumn::Categorical(mut c), FeatureReference::Categorical(r)) => {
+                c.retain(|&x| x != MISSING_CODE);
+                let scores = (!c.is_empty()).then(|| drift::score_categorical(r, &c, &feature.methods, eps));
+                (c.len(), scores)
+            }
+            _ => unreachable!("window columns are built from the reference's kinds"),
+        })
+        .collect();
+    let scores: Vec<Option<Vec<MethodScore>>> = scored.iter().map(|(_, s)| s.clone()).collect();
+    let Decision { flagged, feature_drift, share, model_drift } = drift::decide(&scores, &cfg.rule);
+    let features = spec
+        .features
+        .iter()
+        .zip(scored)
+        .zip(flagged.into_iter().zip(feature_drift))
+        .map(|((feature, (samples, scores)), (flags, drifted))| FeatureReport {
+            name: feature.name.clone(),
+            samples,
+            drifted,
+            scores: scores
+                .unwrap_or_default()
+                .into_iter()
+                .zip(flags)
+                .map(|(s, drifted)| ScoreReport {
+                    method: s.method,
+                    score: s.score,
+                    pvalue: s.pvalue,
+                    threshold: cfg.rule.thresholds.get(&s.method).copied().unwrap_or_else(|| s.method.default_threshold()),
+                    drifted,
+                })
+                .collect(),
+        })
+        .collect();
+    WindowReport {
+        seq: window.seq,
+        samples: window.rows,
+        completed_at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+        scoring_seconds: started.elapsed().as_secs_f64(),
+        drift_share: share,
+        model_drift,
+        features,
+    }
+}

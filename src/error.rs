@@ -1,0 +1,74 @@
+//! The one error type of the HTTP API. Bad input maps to a 4xx with a JSON body
+//! `{"error": "...", "field": "...", "reason": "..."}` that names the problem; faults map to an opaque 500
+//! whose details go to the log only.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed or inconsistent. `reason` is a stable, low-cardinality label for the
+    /// `driftwatch_requests_rejected_total` counter.
+    #[error("{message}")]
+    Invalid { status: StatusCode, reason: &'static str, field: Option<String>, message: String },
+    #[error("model {0:?} is not configured")]
+    UnknownModel(String),
+    #[error("model {0:?} is still collecting its warmup reference")]
+    NotReady(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(reason: &'static str, field: Option<&str>, message: impl Into<String>) -> Self {
+        ApiError::Invalid { status: StatusCode::BAD_REQUEST, reason, field: field.map(str::to_owned), message: message.into() }
+    }
+
+    /// Well-formed but unacceptable content (wrong type, unknown feature, mismatched lengths).
+    pub fn unprocessable(reason: &'static str, field: Option<&str>, message: impl Into<String>) -> Self {
+        ApiError::Invalid {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            reason,
+            field: field.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Invalid { status, .. } => *status,
+            ApiError::UnknownModel(_) => StatusCode::NOT_FOUND,
+            ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApiError::Invalid { reason, .. } => reason,
+            ApiError::UnknownModel(_) => "unknown_model",
+            ApiError::NotReady(_) => "not_ready",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ApiError::Invalid { field, .. } => field.as_deref(),
+            ApiError::UnknownModel(_) | ApiError::NotReady(_) => Some("model"),
+            ApiError::Internal(_) => None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error");
+        }
+        let body = json!({ "error": self.to_string(), "field": self.field(), "reason": self.reason() });
+        (self.status(), Json(body)).into_response()
+    }
+}

@@ -1,0 +1,26 @@
+//! `application/x-ndjson`: one row object per line (blank lines ignored), model from `?model=`.
+
+use serde_json::{Map, Value};
+
+use crate::batch::Batch;
+use crate::error::ApiError;
+use crate::reference::ModelSpec;
+
+pub fn to_batch(spec: &ModelSpec, body: &[u8]) -> Result<Batch, ApiError> {
+    let mut rows = Vec::new();
+    for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let row: Map<String, Value> = serde_json::from_slice(line).map_err(|e| {
+            let reason = if e.is_data() { "invalid_type" } else { "invalid_json" };
+            ApiError::bad_request(reason, Some(&format!("line[{}]", i + 1)), format!("line {}: {e}", i + 1))
+        })?;
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        return Err(ApiError::unprocessable("empty_batch", Some("body"), "the body has no rows"));
+    }
+    super::rows_to_batch(spec, rows, "rows")
+}

@@ -1,0 +1,126 @@
+//! Every exported metric family, in one place: cheap cloned handles in [`Metrics`], typed label sets,
+//! one registry encoded as OpenMetrics text on `/metrics`.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScoreLabels {
+    pub model_name: String,
+    pub feature: String,
+    pub method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FeatureLabels {
+    pub model_name: String,
+    pub feature: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabels {
+    pub model_name: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    pub drift_score: Family<ScoreLabels, FloatGauge>,
+    pub drift_pvalue: Family<ScoreLabels, FloatGauge>,
+    pub drift_threshold: Family<ScoreLabels, FloatGauge>,
+    pub feature_drift: Family<FeatureLabels, Gauge>,
+    pub model_drift: Family<ModelLabels, Gauge>,
+    pub drift_share: Family<ModelLabels, FloatGauge>,
+    pub samples: Family<ModelLabels, Counter>,
+    pub rejected: Family<ReasonLabels, Counter>,
+    pub windows: Family<ModelLabels, Counter>,
+    pub scoring_seconds: Family<ModelLabels, Histogram, fn() -> Histogram>,
+    pub missing: Family<FeatureLabels, Counter>,
+    pub window_samples: Family<ModelLabels, Gauge>,
+    pub reference_samples: Family<ModelLabels, Gauge>,
+    pub last_window: Family<ModelLabels, FloatGauge>,
+}
+
+fn scoring_histogram() -> Histogram {
+    // 100 µs to ~3.3 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut r = Registry::default();
+        let m = Metrics {
+            registry: Arc::new(Registry::default()),
+            drift_score: Family::default(),
+            drift_pvalue: Family::default(),
+            drift_threshold: Family::default(),
+            feature_drift: Family::default(),
+            model_drift: Family::default(),
+            drift_share: Family::default(),
+            samples: Family::default(),
+            rejected: Family::default(),
+            windows: Family::default(),
+            scoring_seconds: Family::new_with_constructor(scoring_histogram),
+            missing: Family::default(),
+            window_samples: Family::default(),
+            reference_samples: Family::default(),
+            last_window: Family::default(),
+        };
+        r.register(
+            "data_drift_score",
+            "Drift statistic of a feature's last window against its reference (psi, ks = D statistic, chi2 = \
+             statistic, wasserstein, jensenshannon)",
+            m.drift_score.clone(),
+        );
+        r.register("data_drift_pvalue", "p-value of the drift test (ks, chi2), before multiple-testing correction", m.drift_pvalue.clone());
+        r.register("data_drift_threshold", "Threshold the method is compared with (alpha for tests)", m.drift_threshold.clone());
+        r.register("data_drift_detected", "1 if any method flagged the feature's last window as drifted", m.feature_drift.clone());
+        r.register("model_drift_detected", "1 if the share of drifted features reached the model's drift_share", m.model_drift.clone());
+        r.register("data_drift_share", "Share of the model's scored features flagged as drifted in the last window", m.drift_share.clone());
+        r.register("driftwatch_samples_ingested", "Samples accepted by /ingest", m.samples.clone());
+        r.register("driftwatch_requests_rejected", "Requests rejected, by reason", m.rejected.clone());
+        r.register("driftwatch_windows_scored", "Windows scored", m.windows.clone());
+        r.register("driftwatch_scoring_duration_seconds", "Time to score one window, all features", m.scoring_seconds.clone());
+        r.register("driftwatch_missing_values", "Null, NaN, infinite or absent feature values (kept out of the statistics)", m.missing.clone());
+        r.register("driftwatch_window_samples", "Samples in the model's current, not yet full, window", m.window_samples.clone());
+        r.register("driftwatch_reference_samples", "Rows in the model's reference (0 while collecting warmup)", m.reference_samples.clone());
+        r.register("driftwatch_last_window_timestamp_seconds", "Unix time the model's last window was scored", m.last_window.clone());
+        Metrics { registry: Arc::new(r), ..m }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+
+    pub fn model(name: &str) -> ModelLabels {
+        ModelLabels { model_name: name.to_owned() }
+    }
+
+    pub fn reject(&self, reason: &str) {
+        self.rejected.get_or_create(&ReasonLabels { reason: reason.to_owned() }).inc();
+    }
+}

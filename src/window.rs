@@ -1,0 +1,171 @@
+//! Per-model windows: rows accumulate until `size`, the full window is handed out for scoring, then the
+//! first `step` rows are dropped (tumbling when `step == size`, sliding otherwise). Before a model has
+//! a reference, a [`Warmup`] buffer collects the first N rows instead.
+
+use crate::batch::Batch;
+use crate::reference::{FeatureReference, Reference, Values};
+
+/// Category code for a missing value in a window column.
+pub const MISSING_CODE: u32 = u32::MAX;
+
+/// One feature's window storage: numbers (NaN = missing) or category codes of the reference.
+#[derive(Debug, Clone)]
+pub enum WindowColumn {
+    Numeric(Vec<f64>),
+    Categorical(Vec<u32>),
+}
+
+impl WindowColumn {
+    fn len(&self) -> usize {
+        match self {
+            WindowColumn::Numeric(v) => v.len(),
+            WindowColumn::Categorical(v) => v.len(),
+        }
+    }
+
+    fn drain_front(&mut self, n: usize) {
+        match self {
+            WindowColumn::Numeric(v) => drop(v.drain(..n)),
+            WindowColumn::Categorical(v) => drop(v.drain(..n)),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            WindowColumn::Numeric(v) => v.capacity() * 8,
+            WindowColumn::Categorical(v) => v.capacity() * 4,
+        }
+    }
+}
+
+/// A full window, ready to score.
+#[derive(Debug)]
+pub struct FullWindow {
+    pub seq: u64,
+    pub rows: usize,
+    pub columns: Vec<WindowColumn>,
+}
+
+#[derive(Debug)]
+pub struct Window {
+    size: usize,
+    step: usize,
+    rows: usize,
+    columns: Vec<WindowColumn>,
+    next_seq: u64,
+}
+
+impl Window {
+    pub fn new(size: usize, step: usize, reference: &Reference) -> Self {
+        let columns = reference
+            .features
+            .iter()
+            .map(|f| match f {
+                FeatureReference::Numeric(_) => WindowColumn::Numeric(Vec::with_capacity(size)),
+                FeatureReference::Categorical(_) => WindowColumn::Categorical(Vec::with_capacity(size)),
+            })
+            .collect();
+        Window { size, step, rows: 0, columns, next_seq: 1 }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Heap bytes held by the window's columns.
+    pub fn bytes(&self) -> usize {
+        self.columns.iter().map(WindowColumn::bytes).sum()
+    }
+
+    /// Appends rows `[from, batch.rows)` of `batch`, returning every window that filled.
+    pub fn push(&mut self, batch: &Batch, from: usize, reference: &Reference) -> Vec<FullWindow> {
+        let mut full = Vec::new();
+        let mut offset = from;
+        while offset < batch.rows {
+            let take = (batch.rows - offset).min(self.size - self.rows);
+            for ((column, values), fref) in self.columns.iter_mut().zip(&batch.columns).zip(&reference.features) {
+                match (column, values, fref) {
+                    (WindowColumn::Numeric(w), Values::Numeric(v), _) => w.extend_from_slice(&v[offset..offset + take]),
+                    (WindowColumn::Categorical(w), Values::Categorical(v), FeatureReference::Categorical(r)) => {
+                        w.extend(v[offset..offset + take].iter().map(|c| c.as_deref().map_or(MISSING_CODE, |c| r.code(c))));
+                    }
+                    _ => unreachable!("batch columns are built from the same feature kinds"),
+                }
+            }
+            self.rows += take;
+            offset += take;
+            if self.rows == self.size {
+                full.push(self.emit());
+            }
+        }
+        full
+    }
+
+    fn emit(&mut self) -> FullWindow {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let columns = if self.step == self.size {
+            // Tumbling: hand the buffers over instead of copying them.
+            let size = self.size;
+            self.columns
+                .iter_mut()
+                .map(|c| match c {
+                    WindowColumn::Numeric(v) => WindowColumn::Numeric(std::mem::replace(v, Vec::with_capacity(size))),
+                    WindowColumn::Categorical(v) => {
+                        WindowColumn::Categorical(std::mem::replace(v, Vec::with_capacity(size)))
+                    }
+                })
+                .collect()
+        } else {
+            let snapshot = self.columns.clone();
+            for c in &mut self.columns {
+                c.drain_front(self.step);
+            }
+            snapshot
+        };
+        let rows = self.size;
+        self.rows = self.columns.first().map_or(0, WindowColumn::len);
+        FullWindow { seq, rows, columns }
+    }
+}
+
+/// The first N rows of a model without a reference file.
+#[derive(Debug)]
+pub struct Warmup {
+    pub target: usize,
+    pub columns: Vec<Values>,
+}
+
+impl Warmup {
+    pub fn new(target: usize, kinds: impl Iterator<Item = crate::drift::FeatureKind>) -> Self {
+        use crate::drift::FeatureKind::*;
+        let columns = kinds
+            .map(|k| match k {
+                Numeric => Values::Numeric(Vec::new()),
+                Categorical => Values::Categorical(Vec::new()),
+            })
+            .collect();
+        Warmup { target, columns }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.columns.first().map_or(0, Values::len)
+    }
+
+    /// Takes as many rows as still needed; returns how many it took.
+    pub fn push(&mut self, batch: &Batch) -> usize {
+        let take = (self.target - self.rows()).min(batch.rows);
+        for (w, v) in self.columns.iter_mut().zip(&batch.columns) {
+            match (w, v) {
+                (Values::Numeric(w), Values::Numeric(v)) => w.extend_from_slice(&v[..take]),
+                (Values::Categorical(w), Values::Categorical(v)) => w.extend_from_slice(&v[..take]),
+                _ => unreachable!("batch columns are built from the same feature kinds"),
+            }
+        }
+        take
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.rows() >= self.target
+    }
+}
