@@ -115,10 +115,12 @@ impl ModelState {
             from = warmup.push(batch);
             if warmup.is_full() {
                 let warmup = inner.warmup.take().expect("checked above");
+                let rows = warmup.rows();
+                // Cannot fail: a full warmup has a value in every feature.
                 let reference = crate::reference::fit(&self.spec.features, warmup.columns, self.spec.config.bins.get())?;
                 inner.window = Some(Window::new(self.spec.config.window, self.spec.config.step, &reference));
                 inner.reference = Some(Arc::new(reference));
-                tracing::info!(model = self.name(), rows = warmup.target, "warmup complete: reference fitted");
+                tracing::info!(model = self.name(), rows, "warmup complete: reference fitted");
             }
         }
         let Inner { reference, window, warmup } = &mut *inner;

@@ -15,8 +15,6 @@ pub enum ApiError {
     Invalid { status: StatusCode, reason: &'static str, field: Option<String>, message: String },
     #[error("model {0:?} is not configured")]
     UnknownModel(String),
-    #[error("model {0:?} is still collecting its warmup reference")]
-    NotReady(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -40,7 +38,6 @@ impl ApiError {
         match self {
             ApiError::Invalid { status, .. } => *status,
             ApiError::UnknownModel(_) => StatusCode::NOT_FOUND,
-            ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -49,7 +46,6 @@ impl ApiError {
         match self {
             ApiError::Invalid { reason, .. } => reason,
             ApiError::UnknownModel(_) => "unknown_model",
-            ApiError::NotReady(_) => "not_ready",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -57,7 +53,7 @@ impl ApiError {
     pub fn field(&self) -> Option<&str> {
         match self {
             ApiError::Invalid { field, .. } => field.as_deref(),
-            ApiError::UnknownModel(_) | ApiError::NotReady(_) => Some("model"),
+            ApiError::UnknownModel(_) => Some("model"),
             ApiError::Internal(_) => None,
         }
     }

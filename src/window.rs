@@ -152,9 +152,16 @@ impl Warmup {
         self.columns.first().map_or(0, Values::len)
     }
 
-    /// Takes as many rows as still needed; returns how many it took.
+    /// Takes as many rows as still needed; returns how many it took. Past the target, whole batches
+    /// are still taken while some feature has no value at all, so the fit cannot come up empty.
     pub fn push(&mut self, batch: &Batch) -> usize {
-        let take = (self.target - self.rows()).min(batch.rows);
+        let take = if self.rows() < self.target {
+            (self.target - self.rows()).min(batch.rows)
+        } else if self.is_full() {
+            0
+        } else {
+            batch.rows
+        };
         for (w, v) in self.columns.iter_mut().zip(&batch.columns) {
             match (w, v) {
                 (Values::Numeric(w), Values::Numeric(v)) => w.extend_from_slice(&v[..take]),
@@ -165,7 +172,12 @@ impl Warmup {
         take
     }
 
+    /// At least `target` rows, and at least one value in every feature.
     pub fn is_full(&self) -> bool {
         self.rows() >= self.target
+            && self.columns.iter().all(|c| match c {
+                Values::Numeric(v) => v.iter().any(|x| !x.is_nan()),
+                Values::Categorical(v) => v.iter().any(Option::is_some),
+            })
     }
 }

@@ -264,3 +264,30 @@ async fn absent_features_and_nulls_count_as_missing_and_stay_out_of_the_statisti
     assert!(sample(&m, "data_drift_score", &[("feature", "y")]).is_none());
     assert!(sample(&m, "data_drift_score", &[("feature", "x"), ("method", "psi")]).is_some());
 }
+
+#[tokio::test]
+async fn warmup_waits_for_a_value_in_every_feature_instead_of_fitting_an_empty_reference() {
+    let config = r#"
+[[model]]
+name = "churn"
+window = 10
+warmup = 20
+features = [{ name = "x", kind = "numeric" }, { name = "color", kind = "categorical" }]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_with(config, dir.path());
+    // 20 rows with no color at all: the warmup target is met but color has nothing to fit.
+    let x: Vec<f64> = (0..20).map(f64::from).collect();
+    let (s, body) = post_json(&state, &json!({"model": "churn", "features": {"x": x}})).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(call(&state, "GET", "/readyz", None, vec![]).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    // The next batch brings color: it completes the warmup (all 5 rows join the reference).
+    let (s, body) = post_json(&state, &json!({"model": "churn", "features": {"x": [1.0, 2.0, 3.0, 4.0, 5.0], "color": ["a", "b", "a", "b", "a"]}})).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(call(&state, "GET", "/readyz", None, vec![]).await.0, StatusCode::OK);
+    let m = metrics(&state).await;
+    assert_eq!(sample(&m, "driftwatch_reference_samples", &[("model_name", "churn")]), Some(25.0));
+    // Windows work afterwards.
+    let (_, body) = post_json(&state, &json!({"model": "churn", "features": {"x": vec![3.0; 10], "color": vec!["a"; 10]}})).await;
+    assert_eq!(body["windows_scored"].as_u64(), Some(1), "{body}");
+}

@@ -1,7 +1,7 @@
 //! Property tests: each kernel against a slow, obviously-correct reference written separately, over
 //! random shapes, sizes and tie patterns (proptest, seeded by its own persistence rules).
 
-use driftwatch::drift::{self, Method, NumericReference, distance, ks, psi};
+use driftwatch::drift::{self, Method, NumericReference, distance, ks};
 use proptest::prelude::*;
 
 /// Values on a coarse grid so that ties are common.
