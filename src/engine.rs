@@ -192,12 +192,16 @@ pub fn score_window(spec: &ModelSpec, reference: &Reference, window: FullWindow)
         .zip(reference.features.par_iter())
         .map(|((column, feature), fref)| match (column, fref) {
             (WindowColumn::Numeric(mut v), FeatureReference::Numeric(r)) => {
-                v.retain(|x| !x.is_nan());
+                if v.iter().any(|x| x.is_nan()) {
+                    v.retain(|x| !x.is_nan());
+                }
                 let scores = (!v.is_empty()).then(|| drift::score_numeric(r, &mut v, &feature.methods, eps));
                 (v.len(), scores)
             }
             (WindowColumn::Categorical(mut c), FeatureReference::Categorical(r)) => {
-                c.retain(|&x| x != MISSING_CODE);
+                if c.contains(&MISSING_CODE) {
+                    c.retain(|&x| x != MISSING_CODE);
+                }
                 let scores = (!c.is_empty()).then(|| drift::score_categorical(r, &c, &feature.methods, eps));
                 (c.len(), scores)
             }

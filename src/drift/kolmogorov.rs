@@ -381,31 +381,31 @@ pub fn smirnov(n: u64, x: f64) -> f64 {
     }
     let nf = n as f64;
     let jmax = (nf * (1.0 - x)).floor() as u64;
+    // Three passes (log terms, their maximum, the scaled sum) rather than one online log-sum-exp:
+    // the libm calls of different terms are then independent and overlap in the pipeline.
     let mut log_binom = 0.0; // ln C(n, j)
-    let mut max_log = f64::NEG_INFINITY;
-    let mut sum = 0.0; // Σ exp(term − max_log)
-    for j in 0..=jmax {
-        let jf = j as f64;
-        if j > 0 {
-            log_binom += ((nf - jf + 1.0) / jf).ln();
-        }
-        let a = 1.0 - x - jf / nf;
-        let b = x + jf / nf;
-        let term = if a <= 0.0 {
-            if n == j { log_binom + (jf - 1.0) * b.ln() } else { f64::NEG_INFINITY }
-        } else {
-            log_binom + (nf - jf) * a.ln() + (jf - 1.0) * b.ln()
-        };
-        if term == f64::NEG_INFINITY {
-            continue;
-        }
-        if term > max_log {
-            sum = sum * (max_log - term).exp() + 1.0;
-            max_log = term;
-        } else {
-            sum += (term - max_log).exp();
-        }
+    let terms: Vec<f64> = (0..=jmax)
+        .map(|j| {
+            let jf = j as f64;
+            if j > 0 {
+                log_binom += ((nf - jf + 1.0) / jf).ln();
+            }
+            let a = 1.0 - x - jf / nf;
+            let b = x + jf / nf;
+            if a > 0.0 {
+                log_binom + (nf - jf) * a.ln() + (jf - 1.0) * b.ln()
+            } else if n == j {
+                log_binom + (jf - 1.0) * b.ln()
+            } else {
+                f64::NEG_INFINITY
+            }
+        })
+        .collect();
+    let max_log = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if max_log == f64::NEG_INFINITY {
+        return 0.0;
     }
+    let sum: f64 = terms.iter().map(|&t| (t - max_log).exp()).sum();
     (x.ln() + max_log + sum.ln()).exp().clamp(0.0, 1.0)
 }
 

@@ -156,11 +156,20 @@ pub struct MethodScore {
 /// needs order statistics; it must be non-empty.
 pub fn score_numeric(reference: &NumericReference, window: &mut [f64], methods: &[Method], eps: f64) -> Vec<MethodScore> {
     assert!(!window.is_empty());
-    if methods.iter().any(|m| matches!(m, Method::Ks | Method::Wasserstein)) {
+    let sorted = methods.iter().any(|m| matches!(m, Method::Ks | Method::Wasserstein));
+    if sorted {
         crate::kernels::sort_values(window);
     }
-    let needs_bins = methods.iter().any(|m| matches!(m, Method::Psi | Method::Jensenshannon));
-    let counts = if needs_bins { psi::bin_counts(window, &reference.edges) } else { Vec::new() };
+    let mut counts = Vec::new();
+    if methods.iter().any(|m| matches!(m, Method::Psi | Method::Jensenshannon)) {
+        counts = vec![0; reference.edges.len() + 1];
+        // Once sorted, counting is a binary search per edge rather than a pass over the window.
+        if sorted {
+            crate::kernels::bin_counts_sorted(window, &reference.edges, &mut counts);
+        } else {
+            crate::kernels::bin_counts(window, &reference.edges, &mut counts);
+        }
+    }
     methods
         .iter()
         .map(|&method| match method {
