@@ -44,7 +44,7 @@ def run_peers():
 
 
 def run_criterion():
-    subprocess.run(["cargo", "bench", "--bench", "drift", "--", "--noplot"], cwd=ROOT, check=True,
+    subprocess.run(["cargo", "bench", "--bench", "drift", "--", "--noplot"], cwd=ROOT, check=True, stdout=sys.stderr,
                    env=dict(os.environ, CARGO_TARGET_DIR=TARGET))
     medians = {}
     for cid, *_ in PAIRS:
