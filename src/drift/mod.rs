@@ -173,10 +173,7 @@ pub fn score_numeric(reference: &NumericReference, window: &mut [f64], methods: 
     methods
         .iter()
         .map(|&method| match method {
-            Method::Psi => MethodScore { method, score: psi::psi_from_counts(&reference.counts, &counts, eps), pvalue: None },
-            Method::Jensenshannon => {
-                MethodScore { method, score: psi::jensenshannon_from_counts(&reference.counts, &counts), pvalue: None }
-            }
+            Method::Psi | Method::Jensenshannon => histogram_score(method, &reference.counts, &counts, eps),
             Method::Ks => {
                 let r = ks::ks_2samp_sorted(&reference.sorted, window);
                 MethodScore { method, score: r.statistic, pvalue: Some(r.pvalue) }
@@ -189,6 +186,16 @@ pub fn score_numeric(reference: &NumericReference, window: &mut [f64], methods: 
         .collect()
 }
 
+/// The methods that compare bin histograms (reference-quantile bins or categories).
+fn histogram_score(method: Method, reference: &[u64], current: &[u64], eps: f64) -> MethodScore {
+    let score = match method {
+        Method::Psi => psi::psi_from_counts(reference, current, eps),
+        Method::Jensenshannon => psi::jensenshannon_from_counts(reference, current),
+        other => unreachable!("{other:?} does not compare histograms"),
+    };
+    MethodScore { method, score, pvalue: None }
+}
+
 /// Scores a window of category codes (from [`CategoricalReference::code`]); must be non-empty.
 pub fn score_categorical(reference: &CategoricalReference, codes: &[u32], methods: &[Method], eps: f64) -> Vec<MethodScore> {
     assert!(!codes.is_empty());
@@ -199,10 +206,7 @@ pub fn score_categorical(reference: &CategoricalReference, codes: &[u32], method
     methods
         .iter()
         .map(|&method| match method {
-            Method::Psi => MethodScore { method, score: psi::psi_from_counts(&reference.counts, &counts, eps), pvalue: None },
-            Method::Jensenshannon => {
-                MethodScore { method, score: psi::jensenshannon_from_counts(&reference.counts, &counts), pvalue: None }
-            }
+            Method::Psi | Method::Jensenshannon => histogram_score(method, &reference.counts, &counts, eps),
             Method::Chi2 => {
                 let r = chi2::chi2_contingency_2xk(&reference.counts, &counts);
                 MethodScore { method, score: r.statistic, pvalue: Some(r.pvalue) }
