@@ -1,10 +1,10 @@
 //! `application/json`: `{"model": "...", "features": {"age": [..], ...}}` (columnar) or
 //! `{"model": "...", "rows": [{"age": .., ...}, ...]}`.
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use super::UniqueMap;
 
 use crate::batch::{Batch, BatchBuilder, ColumnInput};
 use crate::error::ApiError;
@@ -14,8 +14,8 @@ use crate::reference::ModelSpec;
 #[serde(deny_unknown_fields)]
 pub struct JsonBody {
     pub model: Option<String>,
-    pub features: Option<BTreeMap<String, Vec<Value>>>,
-    pub rows: Option<Vec<Map<String, Value>>>,
+    pub features: Option<UniqueMap<Vec<Value>>>,
+    pub rows: Option<Vec<UniqueMap<Value>>>,
 }
 
 /// Parses the envelope; serde_path_to_error makes type errors name their path (`features.age[3]`).
@@ -25,8 +25,7 @@ pub fn parse(body: &[u8]) -> Result<JsonBody, ApiError> {
         let path = e.path().to_string();
         let field = if path == "." { None } else { Some(path.as_str()) };
         let inner = e.into_inner();
-        let reason = if inner.is_data() { "invalid_type" } else { "invalid_json" };
-        ApiError::bad_request(reason, field, format!("invalid JSON body: {inner}"))
+        super::json_error(&inner, field, format!("invalid JSON body: {inner}"))
     })
 }
 
@@ -37,7 +36,7 @@ pub fn to_batch(spec: &ModelSpec, body: JsonBody) -> Result<Batch, ApiError> {
         (None, Some(rows)) => super::rows_to_batch(spec, rows, "rows"),
         (Some(features), None) => {
             let mut builder = BatchBuilder::new(spec);
-            for (name, values) in features {
+            for (name, values) in features.0 {
                 builder.column(&name, &format!("features.{name}"), ColumnInput::Json(values))?;
             }
             builder.finish()

@@ -6,7 +6,12 @@ pub mod arrow;
 pub mod json;
 pub mod ndjson;
 
-use serde_json::{Map, Value};
+use std::collections::HashSet;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::Value;
 
 use crate::batch::{Batch, BatchBuilder, ColumnInput};
 use crate::error::ApiError;
@@ -46,12 +51,53 @@ fn unsupported(what: &str) -> ApiError {
     }
 }
 
+/// A JSON object kept in order that rejects a repeated key instead of silently keeping the last one
+/// (`{"x": [1], "x": [2]}` is ambiguous data, not a batch).
+#[derive(Debug)]
+pub struct UniqueMap<V>(pub Vec<(String, V)>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for UniqueMap<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct UniqueVisitor<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for UniqueVisitor<V> {
+            type Value = UniqueMap<V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut seen = HashSet::new();
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if !seen.insert(key.clone()) {
+                        return Err(de::Error::custom(format!("duplicate key {key:?}")));
+                    }
+                    entries.push((key, map.next_value()?));
+                }
+                Ok(UniqueMap(entries))
+            }
+        }
+        deserializer.deserialize_map(UniqueVisitor(PhantomData))
+    }
+}
+
+/// The 400 for a JSON syntax or shape error; duplicate keys get their own reason.
+pub(crate) fn json_error(e: &serde_json::Error, field: Option<&str>, message: String) -> ApiError {
+    let reason = if e.to_string().starts_with("duplicate key") {
+        "duplicate_key"
+    } else if e.is_data() {
+        "invalid_type"
+    } else {
+        "invalid_json"
+    };
+    ApiError::bad_request(reason, field, message)
+}
+
 /// Transposes row objects into columns; keys absent from a row are missing values.
-pub(crate) fn rows_to_batch(spec: &ModelSpec, rows: Vec<Map<String, Value>>, row_field: &str) -> Result<Batch, ApiError> {
+pub(crate) fn rows_to_batch(spec: &ModelSpec, rows: Vec<UniqueMap<Value>>, row_field: &str) -> Result<Batch, ApiError> {
     let n = rows.len();
     let mut columns: Vec<Option<Vec<Value>>> = vec![None; spec.features.len()];
     for (r, row) in rows.into_iter().enumerate() {
-        for (key, value) in row {
+        for (key, value) in row.0 {
             let Some(i) = spec.feature_index(&key) else {
                 return Err(ApiError::unprocessable(
                     "unknown_feature",

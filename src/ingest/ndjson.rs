@@ -1,6 +1,8 @@
 //! `application/x-ndjson`: one row object per line (blank lines ignored), model from `?model=`.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use super::UniqueMap;
 
 use crate::batch::Batch;
 use crate::error::ApiError;
@@ -13,10 +15,8 @@ pub fn to_batch(spec: &ModelSpec, body: &[u8]) -> Result<Batch, ApiError> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let row: Map<String, Value> = serde_json::from_slice(line).map_err(|e| {
-            let reason = if e.is_data() { "invalid_type" } else { "invalid_json" };
-            ApiError::bad_request(reason, Some(&format!("line[{}]", i + 1)), format!("line {}: {e}", i + 1))
-        })?;
+        let row: UniqueMap<Value> = serde_json::from_slice(line)
+            .map_err(|e| super::json_error(&e, Some(&format!("line[{}]", i + 1)), format!("line {}: {e}", i + 1)))?;
         rows.push(row);
     }
     if rows.is_empty() {
