@@ -99,10 +99,18 @@ fn bench_ks(c: &mut Criterion) {
     let cur10k = normal(&mut rng, 10_000, 0.05, 1.0);
     g.throughput(Throughput::Elements(10_000));
     g.bench_function("component_sort_10k", |b| {
-        b.iter_batched(|| cur10k.clone(), |mut w| driftwatch::kernels::sort_values(&mut w), criterion::BatchSize::SmallInput)
+        b.iter_batched(
+            || cur10k.clone(),
+            |mut w| driftwatch::kernels::sort_values(&mut w),
+            criterion::BatchSize::SmallInput,
+        )
     });
-    g.bench_function("component_pvalue_n9091_d0.025", |b| b.iter(|| drift::ks::ks_pvalue(black_box(0.025), 100_000, 10_000)));
-    g.bench_function("component_pvalue_n9091_d0.01", |b| b.iter(|| drift::ks::ks_pvalue(black_box(0.01), 100_000, 10_000)));
+    g.bench_function("component_pvalue_n9091_d0.025", |b| {
+        b.iter(|| drift::ks::ks_pvalue(black_box(0.025), 100_000, 10_000))
+    });
+    g.bench_function("component_pvalue_n9091_d0.01", |b| {
+        b.iter(|| drift::ks::ks_pvalue(black_box(0.01), 100_000, 10_000))
+    });
     g.finish();
 }
 

@@ -35,7 +35,9 @@ fn state(features: usize, reference_rows: usize, window: usize) -> (tempfile::Te
         csv += &(row.join(",") + "\n");
     }
     std::fs::write(dir.path().join("ref.csv"), csv).unwrap();
-    let toml = format!("[server]\nmax_body_bytes = 67108864\n[[model]]\nname = \"m\"\nreference = \"ref.csv\"\nwindow = {window}\n");
+    let toml = format!(
+        "[server]\nmax_body_bytes = 67108864\n[[model]]\nname = \"m\"\nreference = \"ref.csv\"\nwindow = {window}\n"
+    );
     let config = Sources::from_str(&toml, dir.path()).unwrap().validate().unwrap();
     (dir, Arc::new(AppState::build(&config).unwrap()))
 }
@@ -72,7 +74,10 @@ fn main() {
     let mut filling = Vec::new();
     rt.block_on(async {
         for i in 0..2200 {
-            let req = Request::post("/ingest").header("content-type", "application/json").body(Body::from(bodies[i % 10].clone())).unwrap();
+            let req = Request::post("/ingest")
+                .header("content-type", "application/json")
+                .body(Body::from(bodies[i % 10].clone()))
+                .unwrap();
             let t = Instant::now();
             let resp = app(st.clone()).oneshot(req).await.unwrap();
             assert!(resp.status().is_success());
@@ -104,7 +109,10 @@ fn main() {
     rt.block_on(async {
         // 9,999 rows: one short of a full window, so the whole window is held.
         for rows in [5000, 4999] {
-            let req = Request::post("/ingest").header("content-type", "application/json").body(Body::from(body(&mut rng, 100, rows))).unwrap();
+            let req = Request::post("/ingest")
+                .header("content-type", "application/json")
+                .body(Body::from(body(&mut rng, 100, rows)))
+                .unwrap();
             assert!(app(st2.clone()).oneshot(req).await.unwrap().status().is_success());
         }
     });

@@ -56,7 +56,11 @@ impl<'a> BatchBuilder<'a> {
             ));
         };
         if self.columns[i].is_some() {
-            return Err(ApiError::bad_request("duplicate_feature", Some(field), format!("feature {name:?} appears twice")));
+            return Err(ApiError::bad_request(
+                "duplicate_feature",
+                Some(field),
+                format!("feature {name:?} appears twice"),
+            ));
         }
         let len = input.len();
         match &self.rows {
@@ -111,7 +115,11 @@ fn type_error(field: &str, index: usize, expected: &str, got: &Value) -> ApiErro
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     };
-    ApiError::unprocessable("invalid_type", Some(&format!("{field}[{index}]")), format!("expected {expected}, got {got}"))
+    ApiError::unprocessable(
+        "invalid_type",
+        Some(&format!("{field}[{index}]")),
+        format!("expected {expected}, got {got}"),
+    )
 }
 
 fn convert(kind: FeatureKind, input: ColumnInput, field: &str) -> Result<Values, ApiError> {

@@ -362,7 +362,10 @@ fn validate_model(m: RawModel, base: &Base, at: &str, errors: &mut Vec<String>) 
             }
             if let Some(kind) = f.kind {
                 for method in methods.iter().filter(|m| !m.supports(kind)) {
-                    err(&format!("features[{i}].methods"), format!("{} does not apply to {kind:?} features", method.as_str()));
+                    err(
+                        &format!("features[{i}].methods"),
+                        format!("{} does not apply to {kind:?} features", method.as_str()),
+                    );
                 }
             }
         }
@@ -387,7 +390,11 @@ fn validate_model(m: RawModel, base: &Base, at: &str, errors: &mut Vec<String>) 
         bins: bins?,
         eps: eps?,
         rule: DecisionRule { thresholds, correction: m.correction, drift_share: m.drift_share },
-        features: m.features.into_iter().map(|f| FeatureConfig { name: f.name, kind: f.kind, methods: f.methods }).collect(),
+        features: m
+            .features
+            .into_iter()
+            .map(|f| FeatureConfig { name: f.name, kind: f.kind, methods: f.methods })
+            .collect(),
     })
 }
 
@@ -433,7 +440,16 @@ mod tests {
         )
         .unwrap_err();
         let text = e.to_string();
-        for needle in ["window", "bins", "eps", "drift_share", "thresholds.ks", "thresholds.psi", "features[0].methods", "reference"] {
+        for needle in [
+            "window",
+            "bins",
+            "eps",
+            "drift_share",
+            "thresholds.ks",
+            "thresholds.psi",
+            "features[0].methods",
+            "reference",
+        ] {
             assert!(text.contains(needle), "missing {needle} in:\n{text}");
         }
     }

@@ -102,7 +102,9 @@ pub async fn run(listen: SocketAddr, rate: u32, duration: Option<u64>) -> anyhow
         let _ = stop_rx.await;
     }));
     println!("driftwatch demo: serving on http://{addr}  (try: curl -s http://{addr}/metrics | grep ^data_drift)");
-    println!("streaming {rate} samples/s; drift cycle: 0-30 s none, 30-60 s age/plan creep, 60-90 s charges/region jump");
+    println!(
+        "streaming {rate} samples/s; drift cycle: 0-30 s none, 30-60 s age/plan creep, 60-90 s charges/region jump"
+    );
 
     let data = DemoData::embedded()?;
     let client = reqwest::Client::new();
@@ -147,7 +149,12 @@ fn print_window(t: f64, report: &Value) {
         let psi = f["scores"].as_array().into_iter().flatten().find(|s| s["method"] == "psi");
         let mark = if f["drifted"] == Value::Bool(true) { "*" } else { "" };
         if let Some(psi) = psi {
-            line += &format!(" {}{} psi={:.3}", f["name"].as_str().unwrap_or("?"), mark, psi["score"].as_f64().unwrap_or(f64::NAN));
+            line += &format!(
+                " {}{} psi={:.3}",
+                f["name"].as_str().unwrap_or("?"),
+                mark,
+                psi["score"].as_f64().unwrap_or(f64::NAN)
+            );
         }
     }
     println!("{line}");

@@ -117,7 +117,8 @@ impl ModelState {
                 let warmup = inner.warmup.take().expect("checked above");
                 let rows = warmup.rows();
                 // Cannot fail: a full warmup has a value in every feature.
-                let reference = crate::reference::fit(&self.spec.features, warmup.columns, self.spec.config.bins.get())?;
+                let reference =
+                    crate::reference::fit(&self.spec.features, warmup.columns, self.spec.config.bins.get())?;
                 inner.window = Some(Window::new(self.spec.config.window, self.spec.config.step, &reference));
                 inner.reference = Some(Arc::new(reference));
                 tracing::info!(model = self.name(), rows, "warmup complete: reference fitted");
@@ -145,7 +146,11 @@ impl ModelState {
         for (feature, fr) in self.spec.features.iter().zip(&report.features) {
             let flabels = FeatureLabels { model_name: model.clone(), feature: feature.name.clone() };
             for method in &feature.methods {
-                let labels = ScoreLabels { model_name: model.clone(), feature: feature.name.clone(), method: method.as_str().into() };
+                let labels = ScoreLabels {
+                    model_name: model.clone(),
+                    feature: feature.name.clone(),
+                    method: method.as_str().into(),
+                };
                 match fr.scores.iter().find(|s| s.method == *method) {
                     Some(s) => {
                         metrics.drift_score.get_or_create(&labels).set(s.score);
@@ -162,8 +167,12 @@ impl ModelState {
                 }
             }
             match fr.drifted {
-                Some(d) => drop(metrics.feature_drift.get_or_create(&flabels).set(i64::from(d))),
-                None => drop(metrics.feature_drift.remove(&flabels)),
+                Some(d) => {
+                    metrics.feature_drift.get_or_create(&flabels).set(i64::from(d));
+                }
+                None => {
+                    metrics.feature_drift.remove(&flabels);
+                }
             }
         }
         let ml = Metrics::model(&model);
@@ -227,7 +236,12 @@ pub fn score_window(spec: &ModelSpec, reference: &Reference, window: FullWindow)
                     method: s.method,
                     score: s.score,
                     pvalue: s.pvalue,
-                    threshold: cfg.rule.thresholds.get(&s.method).copied().unwrap_or_else(|| s.method.default_threshold()),
+                    threshold: cfg
+                        .rule
+                        .thresholds
+                        .get(&s.method)
+                        .copied()
+                        .unwrap_or_else(|| s.method.default_threshold()),
                     drifted,
                 })
                 .collect(),

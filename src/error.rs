@@ -21,7 +21,12 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn bad_request(reason: &'static str, field: Option<&str>, message: impl Into<String>) -> Self {
-        ApiError::Invalid { status: StatusCode::BAD_REQUEST, reason, field: field.map(str::to_owned), message: message.into() }
+        ApiError::Invalid {
+            status: StatusCode::BAD_REQUEST,
+            reason,
+            field: field.map(str::to_owned),
+            message: message.into(),
+        }
     }
 
     /// Well-formed but unacceptable content (wrong type, unknown feature, mismatched lengths).

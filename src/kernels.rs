@@ -59,7 +59,8 @@ fn bin_counts_portable(values: &[f64], edges: &[f64], counts: &mut [u64]) {
     }
     // A lane counts about a quarter of the values, so u32 lanes hold slices of up to ~16 billion values.
     for (b, count) in counts.iter_mut().enumerate().take(bins) {
-        *count += u64::from(lanes[b]) + u64::from(lanes[256 + b]) + u64::from(lanes[512 + b]) + u64::from(lanes[768 + b]);
+        *count +=
+            u64::from(lanes[b]) + u64::from(lanes[256 + b]) + u64::from(lanes[512 + b]) + u64::from(lanes[768 + b]);
     }
 }
 

@@ -94,19 +94,59 @@ impl Metrics {
              statistic, wasserstein, jensenshannon)",
             m.drift_score.clone(),
         );
-        r.register("data_drift_pvalue", "p-value of the drift test (ks, chi2), before multiple-testing correction", m.drift_pvalue.clone());
-        r.register("data_drift_threshold", "Threshold the method is compared with (alpha for tests)", m.drift_threshold.clone());
-        r.register("data_drift_detected", "1 if any method flagged the feature's last window as drifted", m.feature_drift.clone());
-        r.register("model_drift_detected", "1 if the share of drifted features reached the model's drift_share", m.model_drift.clone());
-        r.register("data_drift_share", "Share of the model's scored features flagged as drifted in the last window", m.drift_share.clone());
+        r.register(
+            "data_drift_pvalue",
+            "p-value of the drift test (ks, chi2), before multiple-testing correction",
+            m.drift_pvalue.clone(),
+        );
+        r.register(
+            "data_drift_threshold",
+            "Threshold the method is compared with (alpha for tests)",
+            m.drift_threshold.clone(),
+        );
+        r.register(
+            "data_drift_detected",
+            "1 if any method flagged the feature's last window as drifted",
+            m.feature_drift.clone(),
+        );
+        r.register(
+            "model_drift_detected",
+            "1 if the share of drifted features reached the model's drift_share",
+            m.model_drift.clone(),
+        );
+        r.register(
+            "data_drift_share",
+            "Share of the model's scored features flagged as drifted in the last window",
+            m.drift_share.clone(),
+        );
         r.register("driftwatch_samples_ingested", "Samples accepted by /ingest", m.samples.clone());
         r.register("driftwatch_requests_rejected", "Requests rejected, by reason", m.rejected.clone());
         r.register("driftwatch_windows_scored", "Windows scored", m.windows.clone());
-        r.register("driftwatch_scoring_duration_seconds", "Time to score one window, all features", m.scoring_seconds.clone());
-        r.register("driftwatch_missing_values", "Null, NaN, infinite or absent feature values (kept out of the statistics)", m.missing.clone());
-        r.register("driftwatch_window_samples", "Samples in the model's current, not yet full, window", m.window_samples.clone());
-        r.register("driftwatch_reference_samples", "Rows in the model's reference (0 while collecting warmup)", m.reference_samples.clone());
-        r.register("driftwatch_last_window_timestamp_seconds", "Unix time the model's last window was scored", m.last_window.clone());
+        r.register(
+            "driftwatch_scoring_duration_seconds",
+            "Time to score one window, all features",
+            m.scoring_seconds.clone(),
+        );
+        r.register(
+            "driftwatch_missing_values",
+            "Null, NaN, infinite or absent feature values (kept out of the statistics)",
+            m.missing.clone(),
+        );
+        r.register(
+            "driftwatch_window_samples",
+            "Samples in the model's current, not yet full, window",
+            m.window_samples.clone(),
+        );
+        r.register(
+            "driftwatch_reference_samples",
+            "Rows in the model's reference (0 while collecting warmup)",
+            m.reference_samples.clone(),
+        );
+        r.register(
+            "driftwatch_last_window_timestamp_seconds",
+            "Unix time the model's last window was scored",
+            m.last_window.clone(),
+        );
         Metrics { registry: Arc::new(r), ..m }
     }
 

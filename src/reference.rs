@@ -78,7 +78,9 @@ pub fn read_frame(source: &ReferenceSource) -> Result<DataFrame, ReferenceError>
     let err = |e: PolarsError| ReferenceError::Read { source_name: source.to_string(), message: e.to_string() };
     let csv = || CsvReadOptions::default().with_has_header(true).with_infer_schema_length(None);
     match source {
-        ReferenceSource::Embedded { bytes, .. } => csv().into_reader_with_file_handle(Cursor::new(*bytes)).finish().map_err(err),
+        ReferenceSource::Embedded { bytes, .. } => {
+            csv().into_reader_with_file_handle(Cursor::new(*bytes)).finish().map_err(err)
+        }
         ReferenceSource::File(path) => {
             let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
             let file = std::fs::File::open(path)

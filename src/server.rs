@@ -74,7 +74,11 @@ pub fn app(state: Arc<AppState>) -> Router {
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and waits for in-flight requests.
-pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "listening");
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
 }
@@ -126,7 +130,12 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     })
 }
 
-async fn ingest(state: &Arc<AppState>, query_model: Option<String>, headers: &HeaderMap, body: Body) -> Result<IngestResponse, ApiError> {
+async fn ingest(
+    state: &Arc<AppState>,
+    query_model: Option<String>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<IngestResponse, ApiError> {
     let format = Format::from_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
     if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) {
         if len > state.max_body_bytes {
@@ -134,7 +143,10 @@ async fn ingest(state: &Arc<AppState>, query_model: Option<String>, headers: &He
                 status: StatusCode::PAYLOAD_TOO_LARGE,
                 reason: "payload_too_large",
                 field: Some("body".into()),
-                message: format!("body of {len} bytes exceeds the limit of {} bytes (server.max_body_bytes)", state.max_body_bytes),
+                message: format!(
+                    "body of {len} bytes exceeds the limit of {} bytes (server.max_body_bytes)",
+                    state.max_body_bytes
+                ),
             });
         }
     }
@@ -146,14 +158,23 @@ async fn ingest(state: &Arc<AppState>, query_model: Option<String>, headers: &He
         .map_err(|e| ApiError::Internal(format!("ingest task failed: {e}")))?
 }
 
-fn model_for<'a>(state: &'a AppState, name: Option<String>) -> Result<&'a Arc<ModelState>, ApiError> {
+fn model_for(state: &AppState, name: Option<String>) -> Result<&Arc<ModelState>, ApiError> {
     let name = name.ok_or_else(|| {
-        ApiError::bad_request("missing_model", Some("model"), "name the model: \"model\" in the JSON body or ?model= in the URL")
+        ApiError::bad_request(
+            "missing_model",
+            Some("model"),
+            "name the model: \"model\" in the JSON body or ?model= in the URL",
+        )
     })?;
     state.models.get(&name).ok_or(ApiError::UnknownModel(name))
 }
 
-fn ingest_blocking(state: &AppState, format: Format, query_model: Option<String>, bytes: &[u8]) -> Result<IngestResponse, ApiError> {
+fn ingest_blocking(
+    state: &AppState,
+    format: Format,
+    query_model: Option<String>,
+    bytes: &[u8],
+) -> Result<IngestResponse, ApiError> {
     let (model, batch): (&Arc<ModelState>, Batch) = match format {
         Format::Json => {
             let mut body = ingest::json::parse(bytes)?;
@@ -176,7 +197,10 @@ fn ingest_blocking(state: &AppState, format: Format, query_model: Option<String>
     metrics.samples.get_or_create(&ml).inc_by(batch.rows as u64);
     for (feature, &m) in model.spec.features.iter().zip(&batch.missing) {
         if m > 0 {
-            metrics.missing.get_or_create(&FeatureLabels { model_name: name.into(), feature: feature.name.clone() }).inc_by(m);
+            metrics
+                .missing
+                .get_or_create(&FeatureLabels { model_name: name.into(), feature: feature.name.clone() })
+                .inc_by(m);
         }
     }
     metrics.window_samples.get_or_create(&ml).set(appended.window_samples as i64);
@@ -231,7 +255,10 @@ async fn list_models(State(state): State<Arc<AppState>>) -> Json<serde_json::Val
     Json(json!({ "models": state.models.values().map(|m| describe(m)).collect::<Vec<_>>() }))
 }
 
-async fn get_model(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn get_model(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let model = state.models.get(&name).ok_or(ApiError::UnknownModel(name))?;
     Ok(Json(describe(model)))
 }

@@ -87,7 +87,9 @@ impl Window {
                 match (column, values, fref) {
                     (WindowColumn::Numeric(w), Values::Numeric(v), _) => w.extend_from_slice(&v[offset..offset + take]),
                     (WindowColumn::Categorical(w), Values::Categorical(v), FeatureReference::Categorical(r)) => {
-                        w.extend(v[offset..offset + take].iter().map(|c| c.as_deref().map_or(MISSING_CODE, |c| r.code(c))));
+                        w.extend(
+                            v[offset..offset + take].iter().map(|c| c.as_deref().map_or(MISSING_CODE, |c| r.code(c))),
+                        );
                     }
                     _ => unreachable!("batch columns are built from the same feature kinds"),
                 }

@@ -45,7 +45,8 @@ fn expected_scores(x: &[f64], y: &[Option<f64>], c: &[&str]) -> Vec<(&'static st
 fn assert_scores_exported(exposition: &str, expected: &[(&str, Method, f64, Option<f64>)]) {
     for (feature, method, score, pvalue) in expected {
         let labels = [("model_name", "churn"), ("feature", *feature), ("method", method.as_str())];
-        let got = sample(exposition, "data_drift_score", &labels).unwrap_or_else(|| panic!("no score for {feature}/{method:?}"));
+        let got = sample(exposition, "data_drift_score", &labels)
+            .unwrap_or_else(|| panic!("no score for {feature}/{method:?}"));
         assert!((got - score).abs() <= 1e-12 * score.abs().max(1.0), "{feature}/{method:?}: {got} vs {score}");
         if let Some(p) = pvalue {
             let got = sample(exposition, "data_drift_pvalue", &labels).unwrap();
@@ -61,7 +62,10 @@ async fn window_fill_publishes_scores_equal_to_the_statistics() {
     // 30 rows: window not yet full, nothing scored.
     let (s, body) = post_json(&state, &columnar(&x[..30], &y[..30], &c[..30])).await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    assert_eq!((body["accepted"].as_u64(), body["windows_scored"].as_u64(), body["window_samples"].as_u64()), (Some(30), Some(0), Some(30)));
+    assert_eq!(
+        (body["accepted"].as_u64(), body["windows_scored"].as_u64(), body["window_samples"].as_u64()),
+        (Some(30), Some(0), Some(30))
+    );
     assert!(sample(&metrics(&state).await, "data_drift_score", &[]).is_none());
     // The 20 that fill it: the response comes back only once the scores are on /metrics.
     let (s, body) = post_json(&state, &columnar(&x[30..], &y[30..], &c[30..])).await;
@@ -78,7 +82,10 @@ async fn window_fill_publishes_scores_equal_to_the_statistics() {
     let share = sample(&m, "data_drift_share", &[("model_name", "churn")]).unwrap();
     let report = &body["latest"];
     assert_eq!(report["drift_share"].as_f64(), Some(share));
-    assert_eq!(sample(&m, "model_drift_detected", &[("model_name", "churn")]), Some(if share >= 0.5 { 1.0 } else { 0.0 }));
+    assert_eq!(
+        sample(&m, "model_drift_detected", &[("model_name", "churn")]),
+        Some(if share >= 0.5 { 1.0 } else { 0.0 })
+    );
     assert!(m.starts_with("# HELP") && m.trim_end().ends_with("# EOF"), "OpenMetrics text");
 }
 
@@ -95,7 +102,8 @@ async fn rows_ndjson_and_arrow_score_exactly_like_columnar() {
 
     let (_d2, nd_state) = setup(BASIC_CONFIG);
     let ndjson: String = rows.iter().map(|r| format!("{r}\n")).collect();
-    let (s, b) = call(&nd_state, "POST", "/ingest?model=churn", Some("application/x-ndjson"), ndjson.into_bytes()).await;
+    let (s, b) =
+        call(&nd_state, "POST", "/ingest?model=churn", Some("application/x-ndjson"), ndjson.into_bytes()).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_scores_exported(&metrics(&nd_state).await, &expected);
 
@@ -111,7 +119,8 @@ async fn rows_ndjson_and_arrow_score_exactly_like_columnar() {
         use polars::prelude::SerWriter;
         polars::prelude::IpcStreamWriter::new(&mut buf).finish(&mut df).unwrap();
     }
-    let (s, b) = call(&arrow_state, "POST", "/ingest?model=churn", Some("application/vnd.apache.arrow.stream"), buf).await;
+    let (s, b) =
+        call(&arrow_state, "POST", "/ingest?model=churn", Some("application/vnd.apache.arrow.stream"), buf).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_scores_exported(&metrics(&arrow_state).await, &expected);
 }
@@ -179,9 +188,16 @@ async fn models_endpoint_reports_config_and_latest_scores() {
     assert_eq!(s, StatusCode::OK);
     let v: Value = serde_json::from_str(&text).unwrap();
     let m = &v["models"][0];
-    assert_eq!((m["name"].as_str(), m["version"].as_str(), m["reference_samples"].as_u64()), (Some("churn"), Some("3"), Some(200)));
-    let kinds: Vec<(&str, &str)> =
-        m["features"].as_array().unwrap().iter().map(|f| (f["name"].as_str().unwrap(), f["kind"].as_str().unwrap())).collect();
+    assert_eq!(
+        (m["name"].as_str(), m["version"].as_str(), m["reference_samples"].as_u64()),
+        (Some("churn"), Some("3"), Some(200))
+    );
+    let kinds: Vec<(&str, &str)> = m["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["name"].as_str().unwrap(), f["kind"].as_str().unwrap()))
+        .collect();
     assert_eq!(kinds, vec![("x", "numeric"), ("y", "numeric"), ("color", "categorical")]);
     assert_eq!(m["latest"]["features"][0]["scores"][0]["method"], "psi");
     assert_eq!(call(&state, "GET", "/v1/models/nope", None, vec![]).await.0, StatusCode::NOT_FOUND);
@@ -195,27 +211,129 @@ fn bad_requests() -> Vec<(&'static str, StatusCode, &'static str, &'static str, 
     vec![
         ("invalid JSON", StatusCode::BAD_REQUEST, json, "", b"{\"model\": \"churn\", \"features\": {".to_vec()),
         ("wrong content type", StatusCode::UNSUPPORTED_MEDIA_TYPE, "text/plain", "Content-Type", b"x=1".to_vec()),
-        ("body over the limit", StatusCode::PAYLOAD_TOO_LARGE, json, "body", j(json!({"model": "churn", "features": {"x": vec![1.0; 20000]}}))),
+        (
+            "body over the limit",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            json,
+            "body",
+            j(json!({"model": "churn", "features": {"x": vec![1.0; 20000]}})),
+        ),
         ("unknown model", StatusCode::NOT_FOUND, json, "model", j(json!({"model": "nope", "features": {"x": [1.0]}}))),
         ("no model", StatusCode::BAD_REQUEST, json, "model", j(json!({"features": {"x": [1.0]}}))),
-        ("unknown feature", StatusCode::UNPROCESSABLE_ENTITY, json, "features.z", j(json!({"model": "churn", "features": {"x": [1.0], "z": [2.0]}}))),
-        ("unknown feature in rows", StatusCode::UNPROCESSABLE_ENTITY, json, "rows[1].z", j(json!({"model": "churn", "rows": [{"x": 1.0}, {"z": 2.0}]}))),
-        ("mismatched lengths", StatusCode::UNPROCESSABLE_ENTITY, json, "features.y", j(json!({"model": "churn", "features": {"x": [1.0, 2.0], "y": [1.0]}}))),
-        ("string for a number", StatusCode::UNPROCESSABLE_ENTITY, json, "features.x[1]", j(json!({"model": "churn", "features": {"x": [1.0, "2"]}}))),
-        ("float for a category", StatusCode::UNPROCESSABLE_ENTITY, json, "features.color[0]", j(json!({"model": "churn", "features": {"color": [1.5]}}))),
-        ("column not an array", StatusCode::BAD_REQUEST, json, "features.x", j(json!({"model": "churn", "features": {"x": 1.0}}))),
-        ("empty batch", StatusCode::UNPROCESSABLE_ENTITY, json, "features", j(json!({"model": "churn", "features": {"x": []}}))),
-        ("no columns", StatusCode::UNPROCESSABLE_ENTITY, json, "features", j(json!({"model": "churn", "features": {}}))),
+        (
+            "unknown feature",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json,
+            "features.z",
+            j(json!({"model": "churn", "features": {"x": [1.0], "z": [2.0]}})),
+        ),
+        (
+            "unknown feature in rows",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json,
+            "rows[1].z",
+            j(json!({"model": "churn", "rows": [{"x": 1.0}, {"z": 2.0}]})),
+        ),
+        (
+            "mismatched lengths",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json,
+            "features.y",
+            j(json!({"model": "churn", "features": {"x": [1.0, 2.0], "y": [1.0]}})),
+        ),
+        (
+            "string for a number",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json,
+            "features.x[1]",
+            j(json!({"model": "churn", "features": {"x": [1.0, "2"]}})),
+        ),
+        (
+            "float for a category",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json,
+            "features.color[0]",
+            j(json!({"model": "churn", "features": {"color": [1.5]}})),
+        ),
+        (
+            "column not an array",
+            StatusCode::BAD_REQUEST,
+            json,
+            "features.x",
+            j(json!({"model": "churn", "features": {"x": 1.0}})),
+        ),
+        (
+            "empty batch",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json,
+            "features",
+            j(json!({"model": "churn", "features": {"x": []}})),
+        ),
+        (
+            "no columns",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json,
+            "features",
+            j(json!({"model": "churn", "features": {}})),
+        ),
         ("empty rows", StatusCode::UNPROCESSABLE_ENTITY, json, "rows", j(json!({"model": "churn", "rows": []}))),
-        ("both shapes", StatusCode::BAD_REQUEST, json, "rows", j(json!({"model": "churn", "features": {"x": [1.0]}, "rows": [{"x": 1.0}]}))),
-        ("unknown top-level key", StatusCode::BAD_REQUEST, json, "", j(json!({"model": "churn", "feature": {"x": [1.0]}}))),
-        ("duplicate feature key", StatusCode::BAD_REQUEST, json, "features", br#"{"model": "churn", "features": {"x": [1.0], "x": [2.0]}}"#.to_vec()),
-        ("duplicate key in a row", StatusCode::BAD_REQUEST, json, "rows[0]", br#"{"model": "churn", "rows": [{"x": 1.0, "x": 2.0}]}"#.to_vec()),
-        ("duplicate model key", StatusCode::BAD_REQUEST, json, "", br#"{"model": "churn", "model": "other", "features": {"x": [1.0]}}"#.to_vec()),
-        ("duplicate key on an NDJSON line", StatusCode::BAD_REQUEST, "application/x-ndjson", "line[1]", b"{\"x\": 1.0, \"x\": 2.0}\n".to_vec()),
-        ("bad NDJSON line", StatusCode::BAD_REQUEST, "application/x-ndjson", "line[2]", b"{\"x\": 1.0}\n{\"x\": \n".to_vec()),
+        (
+            "both shapes",
+            StatusCode::BAD_REQUEST,
+            json,
+            "rows",
+            j(json!({"model": "churn", "features": {"x": [1.0]}, "rows": [{"x": 1.0}]})),
+        ),
+        (
+            "unknown top-level key",
+            StatusCode::BAD_REQUEST,
+            json,
+            "",
+            j(json!({"model": "churn", "feature": {"x": [1.0]}})),
+        ),
+        (
+            "duplicate feature key",
+            StatusCode::BAD_REQUEST,
+            json,
+            "features",
+            br#"{"model": "churn", "features": {"x": [1.0], "x": [2.0]}}"#.to_vec(),
+        ),
+        (
+            "duplicate key in a row",
+            StatusCode::BAD_REQUEST,
+            json,
+            "rows[0]",
+            br#"{"model": "churn", "rows": [{"x": 1.0, "x": 2.0}]}"#.to_vec(),
+        ),
+        (
+            "duplicate model key",
+            StatusCode::BAD_REQUEST,
+            json,
+            "",
+            br#"{"model": "churn", "model": "other", "features": {"x": [1.0]}}"#.to_vec(),
+        ),
+        (
+            "duplicate key on an NDJSON line",
+            StatusCode::BAD_REQUEST,
+            "application/x-ndjson",
+            "line[1]",
+            b"{\"x\": 1.0, \"x\": 2.0}\n".to_vec(),
+        ),
+        (
+            "bad NDJSON line",
+            StatusCode::BAD_REQUEST,
+            "application/x-ndjson",
+            "line[2]",
+            b"{\"x\": 1.0}\n{\"x\": \n".to_vec(),
+        ),
         ("NDJSON without rows", StatusCode::UNPROCESSABLE_ENTITY, "application/x-ndjson", "body", b"\n\n".to_vec()),
-        ("invalid Arrow", StatusCode::BAD_REQUEST, "application/vnd.apache.arrow.stream", "body", b"ARROW1\x00\x00garbage".to_vec()),
+        (
+            "invalid Arrow",
+            StatusCode::BAD_REQUEST,
+            "application/vnd.apache.arrow.stream",
+            "body",
+            b"ARROW1\x00\x00garbage".to_vec(),
+        ),
     ]
 }
 
@@ -240,7 +358,11 @@ async fn bad_input_gets_a_json_4xx_naming_the_field_and_changes_nothing() {
     }
     let after = metrics(&state).await;
     for name in ["driftwatch_samples_ingested_total", "driftwatch_window_samples"] {
-        assert_eq!(sample(&after, name, &[("model_name", "churn")]), sample(&before, name, &[("model_name", "churn")]), "{name}");
+        assert_eq!(
+            sample(&after, name, &[("model_name", "churn")]),
+            sample(&before, name, &[("model_name", "churn")]),
+            "{name}"
+        );
     }
     let total: f64 = after
         .lines()
@@ -286,12 +408,17 @@ features = [{ name = "x", kind = "numeric" }, { name = "color", kind = "categori
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(call(&state, "GET", "/readyz", None, vec![]).await.0, StatusCode::SERVICE_UNAVAILABLE);
     // The next batch brings color: it completes the warmup (all 5 rows join the reference).
-    let (s, body) = post_json(&state, &json!({"model": "churn", "features": {"x": [1.0, 2.0, 3.0, 4.0, 5.0], "color": ["a", "b", "a", "b", "a"]}})).await;
+    let (s, body) = post_json(
+        &state,
+        &json!({"model": "churn", "features": {"x": [1.0, 2.0, 3.0, 4.0, 5.0], "color": ["a", "b", "a", "b", "a"]}}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(call(&state, "GET", "/readyz", None, vec![]).await.0, StatusCode::OK);
     let m = metrics(&state).await;
     assert_eq!(sample(&m, "driftwatch_reference_samples", &[("model_name", "churn")]), Some(25.0));
     // Windows work afterwards.
-    let (_, body) = post_json(&state, &json!({"model": "churn", "features": {"x": vec![3.0; 10], "color": vec!["a"; 10]}})).await;
+    let (_, body) =
+        post_json(&state, &json!({"model": "churn", "features": {"x": vec![3.0; 10], "color": vec!["a"; 10]}})).await;
     assert_eq!(body["windows_scored"].as_u64(), Some(1), "{body}");
 }

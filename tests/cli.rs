@@ -35,7 +35,11 @@ fn serve_reads_a_parquet_reference_from_a_models_dir_and_exits_cleanly_on_sigter
     let plan: Vec<&str> = (0..1000).map(|i| if i % 3 == 0 { "pro" } else { "basic" }).collect();
     let mut df = df!("x" => x, "plan" => plan).unwrap();
     ParquetWriter::new(std::fs::File::create(models.join("reference.parquet")).unwrap()).finish(&mut df).unwrap();
-    std::fs::write(models.join("churn.toml"), "[[model]]\nname = \"churn\"\nreference = \"reference.parquet\"\nwindow = 100\n").unwrap();
+    std::fs::write(
+        models.join("churn.toml"),
+        "[[model]]\nname = \"churn\"\nreference = \"reference.parquet\"\nwindow = 100\n",
+    )
+    .unwrap();
 
     let port = free_port();
     let mut child = Command::new(BIN)

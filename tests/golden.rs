@@ -8,9 +8,7 @@
 #[path = "support/gen.rs"]
 mod generator;
 
-use driftwatch::drift::{
-    self, CategoricalReference, Method, NumericReference, kolmogorov::kolmogn_sf,
-};
+use driftwatch::drift::{self, CategoricalReference, Method, NumericReference, kolmogorov::kolmogn_sf};
 use generator::{Spec, sample};
 use serde::Deserialize;
 
@@ -108,9 +106,24 @@ fn categorical_methods_match_scipy() {
         let scores = drift::score_categorical(&reference, &codes, &methods, g.eps);
         let checks = [
             ("psi", close_rel(scores[0].score, case.psi, 1e-9), scores[0].score, case.psi),
-            ("jensenshannon", close_rel(scores[1].score, case.jensenshannon, 1e-9), scores[1].score, case.jensenshannon),
-            ("chi2_statistic", close_rel(scores[2].score, case.chi2_statistic, 1e-9), scores[2].score, case.chi2_statistic),
-            ("chi2_pvalue", pvalue_ok(scores[2].pvalue.unwrap(), case.chi2_pvalue), scores[2].pvalue.unwrap(), case.chi2_pvalue),
+            (
+                "jensenshannon",
+                close_rel(scores[1].score, case.jensenshannon, 1e-9),
+                scores[1].score,
+                case.jensenshannon,
+            ),
+            (
+                "chi2_statistic",
+                close_rel(scores[2].score, case.chi2_statistic, 1e-9),
+                scores[2].score,
+                case.chi2_statistic,
+            ),
+            (
+                "chi2_pvalue",
+                pvalue_ok(scores[2].pvalue.unwrap(), case.chi2_pvalue),
+                scores[2].pvalue.unwrap(),
+                case.chi2_pvalue,
+            ),
         ];
         for (what, ok, got, want) in checks {
             if !ok {

@@ -67,7 +67,9 @@ async fn prometheus_scrapes_the_scores_the_sidecar_computed() {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {binary:?} ({e}): install Debian's prometheus package (tests/run.sh does)"));
+        .unwrap_or_else(|e| {
+            panic!("cannot start {binary:?} ({e}): install Debian's prometheus package (tests/run.sh does)")
+        });
     let _guard = Guard(child);
 
     // A drifted window, ingested over the real socket.

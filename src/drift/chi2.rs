@@ -15,12 +15,8 @@ pub struct Chi2Result {
 /// frequency). Both samples must be non-empty.
 pub fn chi2_contingency_2xk(reference: &[u64], current: &[u64]) -> Chi2Result {
     assert_eq!(reference.len(), current.len());
-    let cols: Vec<(f64, f64)> = reference
-        .iter()
-        .zip(current)
-        .filter(|&(&r, &c)| r + c > 0)
-        .map(|(&r, &c)| (r as f64, c as f64))
-        .collect();
+    let cols: Vec<(f64, f64)> =
+        reference.iter().zip(current).filter(|&(&r, &c)| r + c > 0).map(|(&r, &c)| (r as f64, c as f64)).collect();
     let rsum: f64 = cols.iter().map(|c| c.0).sum();
     let csum: f64 = cols.iter().map(|c| c.1).sum();
     assert!(rsum > 0.0 && csum > 0.0, "chi-squared needs two non-empty samples");

@@ -67,11 +67,7 @@ pub fn ks_pvalue(d: f64, n1: usize, n2: usize) -> (f64, f64) {
             return (d, 1.0);
         }
         let h = h as usize;
-        let p = if n1 == n2 {
-            prob_outside_square(n1, h)
-        } else {
-            outer_prob_inside_method(n1, n2, g, h)
-        };
+        let p = if n1 == n2 { prob_outside_square(n1, h) } else { outer_prob_inside_method(n1, n2, g, h) };
         if (0.0..=1.0).contains(&p) {
             return (d, p);
         }

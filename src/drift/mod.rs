@@ -154,7 +154,12 @@ pub struct MethodScore {
 
 /// Scores a window of finite values against `reference`. `window` is sorted in place when a method
 /// needs order statistics; it must be non-empty.
-pub fn score_numeric(reference: &NumericReference, window: &mut [f64], methods: &[Method], eps: f64) -> Vec<MethodScore> {
+pub fn score_numeric(
+    reference: &NumericReference,
+    window: &mut [f64],
+    methods: &[Method],
+    eps: f64,
+) -> Vec<MethodScore> {
     assert!(!window.is_empty());
     let sorted = methods.iter().any(|m| matches!(m, Method::Ks | Method::Wasserstein));
     if sorted {
@@ -197,7 +202,12 @@ fn histogram_score(method: Method, reference: &[u64], current: &[u64], eps: f64)
 }
 
 /// Scores a window of category codes (from [`CategoricalReference::code`]); must be non-empty.
-pub fn score_categorical(reference: &CategoricalReference, codes: &[u32], methods: &[Method], eps: f64) -> Vec<MethodScore> {
+pub fn score_categorical(
+    reference: &CategoricalReference,
+    codes: &[u32],
+    methods: &[Method],
+    eps: f64,
+) -> Vec<MethodScore> {
     assert!(!codes.is_empty());
     let mut counts = vec![0u64; reference.bins()];
     for &c in codes {
@@ -284,8 +294,7 @@ mod tests {
             Some(vec![ms(Method::Psi, 0.5, None), ms(Method::Ks, 0.3, Some(1e-9))]),
             None,
         ];
-        let rule =
-            DecisionRule { thresholds: HashMap::new(), correction: Correction::Bonferroni, drift_share: 0.5 };
+        let rule = DecisionRule { thresholds: HashMap::new(), correction: Correction::Bonferroni, drift_share: 0.5 };
         let d = decide(&scores, &rule);
         // 0.03 > 0.05 / 2, so feature 0 is not flagged; feature 1 is flagged by both methods.
         assert_eq!(d.flagged, vec![vec![false, false], vec![true, true], vec![]]);

@@ -31,8 +31,12 @@ pub fn parse(body: &[u8]) -> Result<JsonBody, ApiError> {
 
 pub fn to_batch(spec: &ModelSpec, body: JsonBody) -> Result<Batch, ApiError> {
     match (body.features, body.rows) {
-        (Some(_), Some(_)) => Err(ApiError::bad_request("invalid_shape", Some("rows"), "send either features or rows, not both")),
-        (None, None) => Err(ApiError::unprocessable("empty_batch", Some("features"), "the body has neither features nor rows")),
+        (Some(_), Some(_)) => {
+            Err(ApiError::bad_request("invalid_shape", Some("rows"), "send either features or rows, not both"))
+        }
+        (None, None) => {
+            Err(ApiError::unprocessable("empty_batch", Some("features"), "the body has neither features nor rows"))
+        }
         (None, Some(rows)) => super::rows_to_batch(spec, rows, "rows"),
         (Some(features), None) => {
             let mut builder = BatchBuilder::new(spec);

@@ -45,9 +45,7 @@ fn unsupported(what: &str) -> ApiError {
         status: axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
         reason: "unsupported_media_type",
         field: Some("Content-Type".into()),
-        message: format!(
-            "{what}: use application/json, application/x-ndjson or application/vnd.apache.arrow.stream"
-        ),
+        message: format!("{what}: use application/json, application/x-ndjson or application/vnd.apache.arrow.stream"),
     }
 }
 

@@ -58,7 +58,13 @@ pub fn setup(config: &str) -> (tempfile::TempDir, Arc<AppState>) {
     (dir, state)
 }
 
-pub async fn call(state: &Arc<AppState>, method: &str, uri: &str, content_type: Option<&str>, body: Vec<u8>) -> (StatusCode, String) {
+pub async fn call(
+    state: &Arc<AppState>,
+    method: &str,
+    uri: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, String) {
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(ct) = content_type {
         req = req.header("content-type", ct);
