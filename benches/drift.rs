@@ -37,7 +37,7 @@ fn model(features: usize, reference_rows: usize, window: usize, methods: &[&str]
 fn window(features: usize, rows: usize, mean: f64) -> FullWindow {
     let mut rng = StdRng::seed_from_u64(7);
     let columns = (0..features).map(|_| WindowColumn::Numeric(normal(&mut rng, rows, mean, 1.0))).collect();
-    FullWindow { seq: 1, rows, columns }
+    FullWindow::new(1, columns)
 }
 
 fn bench_psi(c: &mut Criterion) {
@@ -59,7 +59,7 @@ fn bench_psi(c: &mut Criterion) {
     g.throughput(Throughput::Elements(100 * 10_000));
     g.bench_function("score_window_100_features_10k", |b| {
         b.iter_batched(
-            || FullWindow { seq: 1, rows: template.rows, columns: template.columns.clone() },
+            || FullWindow { columns: template.columns.clone(), missing: template.missing.clone(), ..template },
             |w| score_window(&spec, &fitted, w),
             criterion::BatchSize::LargeInput,
         )
@@ -77,7 +77,7 @@ fn bench_ks(c: &mut Criterion) {
     g.throughput(Throughput::Elements(100 * 10_000));
     g.bench_function("score_window_100_features_ref100k_cur10k", |b| {
         b.iter_batched(
-            || FullWindow { seq: 1, rows: template.rows, columns: template.columns.clone() },
+            || FullWindow { columns: template.columns.clone(), missing: template.missing.clone(), ..template },
             |w| score_window(&spec, &fitted, w),
             criterion::BatchSize::LargeInput,
         )
@@ -122,7 +122,7 @@ fn bench_defaults(c: &mut Criterion) {
     g.throughput(Throughput::Elements(100 * 10_000));
     g.bench_function("psi_and_ks_100_features_ref100k_cur10k", |b| {
         b.iter_batched(
-            || FullWindow { seq: 1, rows: template.rows, columns: template.columns.clone() },
+            || FullWindow { columns: template.columns.clone(), missing: template.missing.clone(), ..template },
             |w| score_window(&spec, &fitted, w),
             criterion::BatchSize::LargeInput,
         )

@@ -196,19 +196,20 @@ pub fn score_window(spec: &ModelSpec, reference: &Reference, window: FullWindow)
     let scored: Vec<(usize, Option<Vec<MethodScore>>)> = window
         .columns
         .into_par_iter()
-        .with_min_len(min_len)
+        .zip(window.missing.par_iter())
         .zip(spec.features.par_iter())
         .zip(reference.features.par_iter())
-        .map(|((column, feature), fref)| match (column, fref) {
+        .with_min_len(min_len)
+        .map(|(((column, &missing), feature), fref)| match (column, fref) {
             (WindowColumn::Numeric(mut v), FeatureReference::Numeric(r)) => {
-                if v.iter().any(|x| x.is_nan()) {
+                if missing > 0 {
                     v.retain(|x| !x.is_nan());
                 }
                 let scores = (!v.is_empty()).then(|| drift::score_numeric(r, &mut v, &feature.methods, eps));
                 (v.len(), scores)
             }
             (WindowColumn::Categorical(mut c), FeatureReference::Categorical(r)) => {
-                if c.contains(&MISSING_CODE) {
+                if missing > 0 {
                     c.retain(|&x| x != MISSING_CODE);
                 }
                 let scores = (!c.is_empty()).then(|| drift::score_categorical(r, &c, &feature.methods, eps));

@@ -23,11 +23,22 @@ impl WindowColumn {
         }
     }
 
-    fn drain_front(&mut self, n: usize) {
+    /// Missing values among the rows in `range`.
+    fn missing_in(&self, range: std::ops::Range<usize>) -> usize {
+        match self {
+            WindowColumn::Numeric(v) => v[range].iter().filter(|x| x.is_nan()).count(),
+            WindowColumn::Categorical(v) => v[range].iter().filter(|&&c| c == MISSING_CODE).count(),
+        }
+    }
+
+    /// Drops the first `n` rows, returning how many of them were missing.
+    fn drain_front(&mut self, n: usize) -> usize {
+        let missing = self.missing_in(0..n);
         match self {
             WindowColumn::Numeric(v) => drop(v.drain(..n)),
             WindowColumn::Categorical(v) => drop(v.drain(..n)),
         }
+        missing
     }
 
     fn bytes(&self) -> usize {
@@ -44,6 +55,18 @@ pub struct FullWindow {
     pub seq: u64,
     pub rows: usize,
     pub columns: Vec<WindowColumn>,
+    /// Per column, how many rows are missing, counted on append (while the rows are in cache) so
+    /// scoring can skip a filtering pass over windows that have none.
+    pub missing: Vec<usize>,
+}
+
+impl FullWindow {
+    /// A window from columns of equal length, counting their missing values.
+    pub fn new(seq: u64, columns: Vec<WindowColumn>) -> Self {
+        let rows = columns.first().map_or(0, WindowColumn::len);
+        let missing = columns.iter().map(|c| c.missing_in(0..rows)).collect();
+        FullWindow { seq, rows, columns, missing }
+    }
 }
 
 #[derive(Debug)]
@@ -52,6 +75,7 @@ pub struct Window {
     step: usize,
     rows: usize,
     columns: Vec<WindowColumn>,
+    missing: Vec<usize>,
     next_seq: u64,
 }
 
@@ -65,7 +89,8 @@ impl Window {
                 FeatureReference::Categorical(_) => WindowColumn::Categorical(Vec::with_capacity(size)),
             })
             .collect();
-        Window { size, step, rows: 0, columns, next_seq: 1 }
+        let missing = vec![0; reference.features.len()];
+        Window { size, step, rows: 0, columns, missing, next_seq: 1 }
     }
 
     pub fn rows(&self) -> usize {
@@ -83,8 +108,10 @@ impl Window {
         let mut offset = from;
         while offset < batch.rows {
             let take = (batch.rows - offset).min(self.size - self.rows);
-            for ((column, values), fref) in self.columns.iter_mut().zip(&batch.columns).zip(&reference.features) {
-                match (column, values, fref) {
+            let columns = self.columns.iter_mut().zip(&mut self.missing);
+            for (((column, missing), values), fref) in columns.zip(&batch.columns).zip(&reference.features) {
+                let start = column.len();
+                match (&mut *column, values, fref) {
                     (WindowColumn::Numeric(w), Values::Numeric(v), _) => w.extend_from_slice(&v[offset..offset + take]),
                     (WindowColumn::Categorical(w), Values::Categorical(v), FeatureReference::Categorical(r)) => {
                         w.extend(
@@ -93,6 +120,7 @@ impl Window {
                     }
                     _ => unreachable!("batch columns are built from the same feature kinds"),
                 }
+                *missing += column.missing_in(start..start + take);
             }
             self.rows += take;
             offset += take;
@@ -106,10 +134,12 @@ impl Window {
     fn emit(&mut self) -> FullWindow {
         let seq = self.next_seq;
         self.next_seq += 1;
+        let missing = self.missing.clone();
         let columns = if self.step == self.size {
             // Tumbling: hand the buffers over instead of copying them.
             let size = self.size;
-            self.columns
+            let columns = self
+                .columns
                 .iter_mut()
                 .map(|c| match c {
                     WindowColumn::Numeric(v) => WindowColumn::Numeric(std::mem::replace(v, Vec::with_capacity(size))),
@@ -117,17 +147,19 @@ impl Window {
                         WindowColumn::Categorical(std::mem::replace(v, Vec::with_capacity(size)))
                     }
                 })
-                .collect()
+                .collect();
+            self.missing.fill(0);
+            columns
         } else {
             let snapshot = self.columns.clone();
-            for c in &mut self.columns {
-                c.drain_front(self.step);
+            for (c, m) in self.columns.iter_mut().zip(&mut self.missing) {
+                *m -= c.drain_front(self.step);
             }
             snapshot
         };
         let rows = self.size;
         self.rows = self.columns.first().map_or(0, WindowColumn::len);
-        FullWindow { seq, rows, columns }
+        FullWindow { seq, rows, columns, missing }
     }
 }
 
