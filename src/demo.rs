@@ -36,10 +36,10 @@ impl DemoData {
         let model = &config.models[0];
         let source = model.reference.clone().context("the demo model has a reference")?;
         let frame = reference::read_frame(&source)?;
-        let (spec, _) = reference::load_model(model.clone())?;
+        let features = reference::resolve_features(model, Some(&frame)).map_err(anyhow::Error::msg)?;
         let mut names = Vec::new();
         let mut columns = Vec::new();
-        for f in &spec.features {
+        for f in &features {
             let col = frame.column(&f.name).with_context(|| format!("{source}: no column {}", f.name))?;
             columns.push(reference::column_values(col, f.kind).map_err(anyhow::Error::msg)?);
             names.push(f.name.clone());

@@ -64,6 +64,18 @@ pub struct ScoreReport {
     pub drifted: bool,
 }
 
+impl Inner {
+    /// (reference rows, rows in the current window or warmup buffer, heap bytes of the window).
+    fn fill(&self) -> (usize, usize, usize) {
+        let reference = self.reference.as_ref().map_or(0, |r| r.samples);
+        match (&self.window, &self.warmup) {
+            (Some(w), _) => (reference, w.rows(), w.bytes()),
+            (None, Some(w)) => (reference, w.rows(), 0),
+            _ => (reference, 0, 0),
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding these locks cannot leave them half-updated (every update is a single
     // push or assignment), so a poisoned lock is still safe to use.
@@ -93,13 +105,7 @@ impl ModelState {
 
     /// (reference rows, rows in the current window or warmup buffer, heap bytes of the window).
     pub fn fill(&self) -> (usize, usize, usize) {
-        let inner = lock(&self.inner);
-        let reference = inner.reference.as_ref().map_or(0, |r| r.samples);
-        match (&inner.window, &inner.warmup) {
-            (Some(w), _) => (reference, w.rows(), w.bytes()),
-            (None, Some(w)) => (reference, w.rows(), 0),
-            _ => (reference, 0, 0),
-        }
+        lock(&self.inner).fill()
     }
 
     pub fn latest(&self) -> Option<Arc<WindowReport>> {
@@ -124,15 +130,15 @@ impl ModelState {
                 tracing::info!(model = self.name(), rows, "warmup complete: reference fitted");
             }
         }
-        let Inner { reference, window, warmup } = &mut *inner;
+        let Inner { reference, window, .. } = &mut *inner;
         let mut windows = Vec::new();
         if let (Some(reference), Some(window)) = (reference.as_ref(), window.as_mut()) {
             for full in window.push(batch, from, reference) {
                 windows.push((reference.clone(), full));
             }
         }
-        let window_samples = window.as_ref().map(Window::rows).or(warmup.as_ref().map(Warmup::rows)).unwrap_or(0);
-        Ok(Appended { windows, window_samples, reference_samples: reference.as_ref().map_or(0, |r| r.samples) })
+        let (reference_samples, window_samples, _) = inner.fill();
+        Ok(Appended { windows, window_samples, reference_samples })
     }
 
     /// Publishes a report unless a newer window already was (concurrent requests may finish scoring
@@ -193,7 +199,7 @@ pub fn score_window(spec: &ModelSpec, reference: &Reference, window: FullWindow)
     let eps = cfg.eps.get();
     // Small windows are cheaper scored in sequence than spread over threads.
     let min_len = (8192 / window.rows.max(1)).max(1);
-    let scored: Vec<(usize, Option<Vec<MethodScore>>)> = window
+    let (samples, scores): (Vec<usize>, Vec<Option<Vec<MethodScore>>>) = window
         .columns
         .into_par_iter()
         .zip(window.missing.par_iter())
@@ -217,13 +223,12 @@ pub fn score_window(spec: &ModelSpec, reference: &Reference, window: FullWindow)
             }
             _ => unreachable!("window columns are built from the reference's kinds"),
         })
-        .collect();
-    let scores: Vec<Option<Vec<MethodScore>>> = scored.iter().map(|(_, s)| s.clone()).collect();
+        .unzip();
     let Decision { flagged, feature_drift, share, model_drift } = drift::decide(&scores, &cfg.rule);
     let features = spec
         .features
         .iter()
-        .zip(scored)
+        .zip(samples.into_iter().zip(scores))
         .zip(flagged.into_iter().zip(feature_drift))
         .map(|((feature, (samples, scores)), (flags, drifted))| FeatureReport {
             name: feature.name.clone(),

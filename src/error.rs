@@ -29,6 +29,16 @@ impl ApiError {
         }
     }
 
+    /// A body over `server.max_body_bytes`; `detail` says what was seen (a declared length, or not).
+    pub fn payload_too_large(limit: usize, detail: &str) -> Self {
+        ApiError::Invalid {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            reason: "payload_too_large",
+            field: Some("body".into()),
+            message: format!("body{detail} exceeds the limit of {limit} bytes (server.max_body_bytes)"),
+        }
+    }
+
     /// Well-formed but unacceptable content (wrong type, unknown feature, mismatched lengths).
     pub fn unprocessable(reason: &'static str, field: Option<&str>, message: impl Into<String>) -> Self {
         ApiError::Invalid {

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::io::Cursor;
-use std::path::Path;
 
 use polars::prelude::*;
 
@@ -208,9 +207,4 @@ pub fn load_model(config: ModelConfig) -> Result<(ModelSpec, Option<Reference>),
     };
     let index = features.iter().enumerate().map(|(i, f)| (f.name.clone(), i)).collect();
     Ok((ModelSpec { config, features, index }, reference))
-}
-
-/// Reads a frame from a path, for tools (demo, load tests) that stream a file.
-pub fn read_path(path: &Path) -> Result<DataFrame, ReferenceError> {
-    read_frame(&ReferenceSource::File(path.to_path_buf()))
 }

@@ -118,12 +118,7 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
         let too_large = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
             .any(|e| e.is::<http_body_util::LengthLimitError>());
         if too_large {
-            ApiError::Invalid {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                reason: "payload_too_large",
-                field: Some("body".into()),
-                message: format!("body exceeds the limit of {limit} bytes (server.max_body_bytes)"),
-            }
+            ApiError::payload_too_large(limit, "")
         } else {
             ApiError::bad_request("invalid_body", Some("body"), format!("could not read the body: {e}"))
         }
@@ -139,15 +134,7 @@ async fn ingest(
     let format = Format::from_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
     if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) {
         if len > state.max_body_bytes {
-            return Err(ApiError::Invalid {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                reason: "payload_too_large",
-                field: Some("body".into()),
-                message: format!(
-                    "body of {len} bytes exceeds the limit of {} bytes (server.max_body_bytes)",
-                    state.max_body_bytes
-                ),
-            });
+            return Err(ApiError::payload_too_large(state.max_body_bytes, &format!(" of {len} bytes")));
         }
     }
     let bytes = read_body(body, state.max_body_bytes).await?;
