@@ -28,6 +28,9 @@ pub enum Command {
         /// Address to listen on (overrides server.listen).
         #[arg(long, env = "DRIFTWATCH_LISTEN")]
         listen: Option<SocketAddr>,
+        /// Directory for the retrain webhook's outbox and policy state (overrides server.data_dir).
+        #[arg(long, env = "DRIFTWATCH_DATA_DIR")]
+        data_dir: Option<PathBuf>,
     },
     /// Serve the embedded demo config and stream the demo dataset into it with drift injected over time.
     Demo {
@@ -80,8 +83,11 @@ pub async fn shutdown_signal() {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { config, listen } => {
-            let config = load_config(config.as_ref())?;
+        Command::Serve { config, listen, data_dir } => {
+            let mut config = load_config(config.as_ref())?;
+            if data_dir.is_some() {
+                config.server.data_dir = data_dir;
+            }
             let addr = listen.unwrap_or(config.server.listen);
             let state = Arc::new(AppState::build(&config)?);
             let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;

@@ -29,6 +29,8 @@ pub struct RawConfig {
     pub server: Option<RawServer>,
     #[serde(default)]
     pub model: Vec<RawModel>,
+    #[serde(default)]
+    pub alertmanager: Option<RawAlertmanager>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -36,6 +38,68 @@ pub struct RawConfig {
 pub struct RawServer {
     pub listen: Option<String>,
     pub max_body_bytes: Option<u64>,
+    /// Holds the webhook outbox and the retrain policy's state (`--data-dir` overrides it).
+    pub data_dir: Option<PathBuf>,
+    /// Names this sidecar in retrain requests (default: the host name).
+    pub instance: Option<String>,
+}
+
+/// `[model.retrain]`: when and where to ask for a retrain.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetrain {
+    pub url: Option<String>,
+    #[serde(default)]
+    pub urls: Vec<String>,
+    #[serde(default = "default_for_windows")]
+    pub for_windows: u64,
+    #[serde(default = "default_cooldown")]
+    pub cooldown_seconds: f64,
+    #[serde(default = "default_max_per_hour")]
+    pub max_per_hour: u64,
+    /// Fire on these features drifting (any of them) instead of on `model_drift_detected`.
+    #[serde(default)]
+    pub features: Vec<String>,
+    pub secret_env: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    pub bearer_token_env: Option<String>,
+    pub bearer_token_file: Option<PathBuf>,
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: f64,
+    #[serde(default = "default_initial_backoff")]
+    pub initial_backoff_seconds: f64,
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff_seconds: f64,
+}
+
+/// `[alertmanager]`: which firing alerts become retrain requests.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlertmanager {
+    pub alerts: Vec<String>,
+    pub bearer_token_env: Option<String>,
+    pub bearer_token_file: Option<PathBuf>,
+}
+
+fn default_for_windows() -> u64 {
+    1
+}
+fn default_cooldown() -> f64 {
+    3600.0
+}
+fn default_max_per_hour() -> u64 {
+    4
+}
+fn default_timeout() -> f64 {
+    10.0
+}
+fn default_initial_backoff() -> f64 {
+    1.0
+}
+fn default_max_backoff() -> f64 {
+    300.0
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +124,7 @@ pub struct RawModel {
     pub thresholds: HashMap<Method, f64>,
     #[serde(default)]
     pub features: Vec<RawFeature>,
+    pub retrain: Option<RawRetrain>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +239,7 @@ pub struct ModelConfig {
     pub rule: DecisionRule,
     /// Empty: every column of the reference.
     pub features: Vec<FeatureConfig>,
+    pub retrain: Option<RetrainConfig>,
 }
 
 fn ser_display_opt<S: serde::Serializer>(v: &Option<ReferenceSource>, s: S) -> Result<S::Ok, S::Error> {
@@ -187,12 +253,217 @@ fn ser_display_opt<S: serde::Serializer>(v: &Option<ReferenceSource>, s: S) -> R
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
+    pub data_dir: Option<PathBuf>,
+    pub instance: String,
+}
+
+impl ServerConfig {
+    fn default_with(listen: SocketAddr, max_body_bytes: usize) -> Self {
+        ServerConfig { listen, max_body_bytes, data_dir: None, instance: default_instance() }
+    }
+}
+
+/// The host name (what a pod's `HOSTNAME` is), else "driftwatch".
+fn default_instance() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "driftwatch".into())
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
     pub server: ServerConfig,
     pub models: Vec<ModelConfig>,
+    pub alertmanager: Option<AlertmanagerConfig>,
+}
+
+impl Config {
+    /// Whether anything needs the data directory (the webhook outbox).
+    pub fn needs_data_dir(&self) -> bool {
+        self.alertmanager.is_some() || self.models.iter().any(|m| m.retrain.is_some())
+    }
+}
+
+/// A secret read at start-up from an environment variable or a file. Never serialised, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl Secret {
+    /// Reads `env` or `file` (one at most), trimming a trailing newline (as `echo > file` writes one).
+    /// `Ok(None)` when neither is given.
+    pub fn resolve(env: Option<&str>, file: Option<&Path>, base: &Base) -> Result<Option<Secret>, String> {
+        let bytes = match (env, file) {
+            (Some(_), Some(_)) => return Err("set the _env or the _file form, not both".into()),
+            (None, None) => return Ok(None),
+            (Some(var), None) => {
+                std::env::var(var).map_err(|_| format!("environment variable {var:?} is not set"))?.into_bytes()
+            }
+            (None, Some(path)) => {
+                let path = match base {
+                    Base::Dir(dir) => dir.join(path),
+                    Base::Embedded => path.to_path_buf(),
+                };
+                std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            }
+        };
+        let trimmed = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+        let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
+        if trimmed.is_empty() {
+            return Err("the secret is empty".into());
+        }
+        Ok(Some(Secret(trimmed.to_vec())))
+    }
+
+    /// Compares in time independent of where the inputs differ.
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        self.0.len() == candidate.len() && self.0.iter().zip(candidate).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+}
+
+/// A model's validated `[model.retrain]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RetrainConfig {
+    pub urls: Vec<String>,
+    pub for_windows: u32,
+    pub cooldown_seconds: f64,
+    pub max_per_hour: u32,
+    /// Empty: fire on `model_drift_detected`; else on any of these features drifting.
+    pub features: Vec<String>,
+    #[serde(skip)]
+    pub secret: Option<Secret>,
+    /// Extra request headers (a bearer token among them); only their names are shown.
+    #[serde(skip)]
+    pub headers: Vec<(String, Secret)>,
+    pub header_names: Vec<String>,
+    pub signed: bool,
+    pub timeout_seconds: f64,
+    pub initial_backoff_seconds: f64,
+    pub max_backoff_seconds: f64,
+}
+
+/// The validated `[alertmanager]` section.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertmanagerConfig {
+    pub alerts: Vec<String>,
+    #[serde(skip)]
+    pub bearer_token: Option<Secret>,
+}
+
+fn in_range(v: f64, lo: f64, hi: f64) -> bool {
+    // Written so NaN fails.
+    v >= lo && v <= hi
+}
+
+fn validate_retrain(r: RawRetrain, base: &Base, err: &mut dyn FnMut(&str, String)) -> Option<RetrainConfig> {
+    let mut ok = true;
+    let mut bad = |field: &str, msg: String, err: &mut dyn FnMut(&str, String)| {
+        ok = false;
+        err(&format!("retrain.{field}"), msg);
+    };
+    let mut urls: Vec<String> = r.url.into_iter().chain(r.urls).collect();
+    if urls.is_empty() {
+        bad("url", "set url (or urls) to the endpoint that starts a retrain".into(), err);
+    }
+    for (i, u) in urls.iter_mut().enumerate() {
+        match reqwest::Url::parse(u) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {}
+            Ok(_) => bad(&format!("urls[{i}]"), format!("{u:?} must be an http or https URL with a host"), err),
+            Err(e) => bad(&format!("urls[{i}]"), format!("{u:?} is not a URL: {e}"), err),
+        }
+    }
+    if !(1..=10_000).contains(&r.for_windows) {
+        bad("for_windows", format!("must be between 1 and 10000, got {}", r.for_windows), err);
+    }
+    if !in_range(r.cooldown_seconds, 0.0, 30.0 * 86400.0) {
+        bad("cooldown_seconds", format!("must be between 0 and 2592000, got {}", r.cooldown_seconds), err);
+    }
+    if !(1..=3600).contains(&r.max_per_hour) {
+        bad("max_per_hour", format!("must be between 1 and 3600, got {}", r.max_per_hour), err);
+    }
+    if !in_range(r.timeout_seconds, 0.001, 300.0) {
+        bad("timeout_seconds", format!("must be > 0 and at most 300, got {}", r.timeout_seconds), err);
+    }
+    if !in_range(r.max_backoff_seconds, 0.001, 86400.0) {
+        bad("max_backoff_seconds", format!("must be > 0 and at most 86400, got {}", r.max_backoff_seconds), err);
+    }
+    if !in_range(r.initial_backoff_seconds, 0.001, r.max_backoff_seconds.max(0.001)) {
+        bad(
+            "initial_backoff_seconds",
+            format!("must be > 0 and at most max_backoff_seconds, got {}", r.initial_backoff_seconds),
+            err,
+        );
+    }
+    let secret = Secret::resolve(r.secret_env.as_deref(), r.secret_file.as_deref(), base)
+        .map_err(|e| bad("secret_env", e, err))
+        .ok()
+        .flatten();
+    let mut headers = Vec::new();
+    for (name, value) in r.headers {
+        let valid_name = axum::http::HeaderName::from_bytes(name.as_bytes()).is_ok();
+        let valid_value = axum::http::HeaderValue::from_str(&value).is_ok();
+        if !valid_name || !valid_value {
+            bad(&format!("headers.{name}"), "not a valid HTTP header name and value".into(), err);
+        } else {
+            headers.push((name, Secret(value.into_bytes())));
+        }
+    }
+    match Secret::resolve(r.bearer_token_env.as_deref(), r.bearer_token_file.as_deref(), base) {
+        Ok(Some(token)) => {
+            let mut value = b"Bearer ".to_vec();
+            value.extend_from_slice(&token.0);
+            headers.push(("Authorization".into(), Secret(value)));
+        }
+        Ok(None) => {}
+        Err(e) => bad("bearer_token_env", e, err),
+    }
+    if !ok {
+        return None;
+    }
+    Some(RetrainConfig {
+        urls,
+        for_windows: r.for_windows as u32,
+        cooldown_seconds: r.cooldown_seconds,
+        max_per_hour: r.max_per_hour as u32,
+        features: r.features,
+        signed: secret.is_some(),
+        secret,
+        header_names: headers.iter().map(|(n, _)| n.clone()).collect(),
+        headers,
+        timeout_seconds: r.timeout_seconds,
+        initial_backoff_seconds: r.initial_backoff_seconds,
+        max_backoff_seconds: r.max_backoff_seconds,
+    })
+}
+
+fn validate_alertmanager(
+    a: RawAlertmanager,
+    base: &Base,
+    origin: &str,
+    errors: &mut Vec<String>,
+) -> Option<AlertmanagerConfig> {
+    let before = errors.len();
+    if a.alerts.is_empty() {
+        errors.push(format!("{origin}: alertmanager.alerts: name at least one alert (e.g. \"DataDriftDetected\")"));
+    }
+    for (i, name) in a.alerts.iter().enumerate() {
+        if let Err(e) = check_name(name) {
+            errors.push(format!("{origin}: alertmanager.alerts[{i}]: {e}"));
+        }
+    }
+    let bearer_token = Secret::resolve(a.bearer_token_env.as_deref(), a.bearer_token_file.as_deref(), base)
+        .map_err(|e| errors.push(format!("{origin}: alertmanager.bearer_token_env: {e}")))
+        .ok()
+        .flatten();
+    (errors.len() == before).then_some(AlertmanagerConfig { alerts: a.alerts, bearer_token })
 }
 
 /// Every problem in a config, one per line.
@@ -267,6 +538,8 @@ impl Sources {
     pub fn validate(self) -> Result<Config, ConfigErrors> {
         let mut errors = Vec::new();
         let mut server: Option<ServerConfig> = None;
+        let mut alertmanager: Option<AlertmanagerConfig> = None;
+        let mut seen_alertmanager = false;
         let mut models = Vec::new();
         let mut names = HashSet::new();
         for (origin, base, raw) in self.0 {
@@ -283,7 +556,25 @@ impl Sources {
                 if max_body_bytes == 0 || max_body_bytes > 1 << 30 {
                     errors.push(format!("{origin}: server.max_body_bytes: must be 1 to 1073741824"));
                 }
-                server = Some(ServerConfig { listen, max_body_bytes: max_body_bytes as usize });
+                let mut sc = ServerConfig::default_with(listen, max_body_bytes as usize);
+                sc.data_dir = s.data_dir.map(|d| match &base {
+                    Base::Dir(dir) => dir.join(d),
+                    Base::Embedded => d,
+                });
+                if let Some(instance) = s.instance {
+                    if let Err(e) = check_name(&instance) {
+                        errors.push(format!("{origin}: server.instance: {e}"));
+                    }
+                    sc.instance = instance;
+                }
+                server = Some(sc);
+            }
+            if let Some(a) = raw.alertmanager {
+                if seen_alertmanager {
+                    errors.push(format!("{origin}: [alertmanager] is set in more than one file"));
+                }
+                seen_alertmanager = true;
+                alertmanager = validate_alertmanager(a, &base, &origin, &mut errors);
             }
             for (i, m) in raw.model.into_iter().enumerate() {
                 let at = format!("{origin}: model[{i}]");
@@ -298,9 +589,8 @@ impl Sources {
         if models.is_empty() && errors.is_empty() {
             errors.push("no [[model]] defined".into());
         }
-        let server =
-            server.unwrap_or(ServerConfig { listen: DEFAULT_LISTEN.parse().unwrap(), max_body_bytes: 16 << 20 });
-        if errors.is_empty() { Ok(Config { server, models }) } else { Err(ConfigErrors(errors)) }
+        let server = server.unwrap_or_else(|| ServerConfig::default_with(DEFAULT_LISTEN.parse().unwrap(), 16 << 20));
+        if errors.is_empty() { Ok(Config { server, models, alertmanager }) } else { Err(ConfigErrors(errors)) }
     }
 }
 
@@ -370,6 +660,7 @@ fn validate_model(m: RawModel, base: &Base, at: &str, errors: &mut Vec<String>) 
             }
         }
     }
+    let retrain = m.retrain.and_then(|r| validate_retrain(r, base, &mut err));
     let reference = m.reference.as_ref().map(|r| match base {
         Base::Dir(dir) => ReferenceSource::File(dir.join(r)),
         Base::Embedded => match EMBEDDED_FILES.iter().find(|(n, _)| *n == r.as_str()) {
@@ -395,6 +686,7 @@ fn validate_model(m: RawModel, base: &Base, at: &str, errors: &mut Vec<String>) 
             .into_iter()
             .map(|f| FeatureConfig { name: f.name, kind: f.kind, methods: f.methods })
             .collect(),
+        retrain,
     })
 }
 

@@ -39,6 +39,8 @@ pub struct Appended {
 pub struct WindowReport {
     pub seq: u64,
     pub samples: usize,
+    /// Unix seconds: arrival of the window's first row, and when it was scored.
+    pub started_at: f64,
     pub completed_at: f64,
     pub scoring_seconds: f64,
     pub drift_share: f64,
@@ -55,7 +57,7 @@ pub struct FeatureReport {
     pub scores: Vec<ScoreReport>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ScoreReport {
     pub method: Method,
     pub score: f64,
@@ -133,7 +135,7 @@ impl ModelState {
         let Inner { reference, window, .. } = &mut *inner;
         let mut windows = Vec::new();
         if let (Some(reference), Some(window)) = (reference.as_ref(), window.as_mut()) {
-            for full in window.push(batch, from, reference) {
+            for full in window.push(batch, from, reference, unix_now()) {
                 windows.push((reference.clone(), full));
             }
         }
@@ -142,11 +144,11 @@ impl ModelState {
     }
 
     /// Publishes a report unless a newer window already was (concurrent requests may finish scoring
-    /// out of order; the exported scores always belong to the newest window).
-    pub fn publish(&self, metrics: &Metrics, report: WindowReport) {
+    /// out of order; the exported scores always belong to the newest window). Returns whether it was.
+    pub fn publish(&self, metrics: &Metrics, report: WindowReport) -> bool {
         let mut published = lock(&self.published);
         if published.as_ref().is_some_and(|p| p.seq >= report.seq) {
-            return;
+            return false;
         }
         let model = self.name().to_owned();
         for (feature, fr) in self.spec.features.iter().zip(&report.features) {
@@ -188,7 +190,12 @@ impl ModelState {
         metrics.scoring_seconds.get_or_create(&ml).observe(report.scoring_seconds);
         metrics.last_window.get_or_create(&ml).set(report.completed_at);
         *published = Some(Arc::new(report));
+        true
     }
+}
+
+pub fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Scores one full window against the reference: each feature on its own rayon task, its buffer
@@ -253,10 +260,12 @@ pub fn score_window(spec: &ModelSpec, reference: &Reference, window: FullWindow)
                 .collect(),
         })
         .collect();
+    let started_at = window.started_at;
     WindowReport {
         seq: window.seq,
         samples: window.rows,
-        completed_at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+        started_at,
+        completed_at: unix_now(),
         scoring_seconds: started.elapsed().as_secs_f64(),
         drift_share: share,
         model_drift,

@@ -39,6 +39,16 @@ impl ApiError {
         }
     }
 
+    /// A missing or wrong bearer token.
+    pub fn unauthorized() -> Self {
+        ApiError::Invalid {
+            status: StatusCode::UNAUTHORIZED,
+            reason: "unauthorized",
+            field: Some("Authorization".into()),
+            message: "missing or invalid bearer token".into(),
+        }
+    }
+
     /// Well-formed but unacceptable content (wrong type, unknown feature, mismatched lengths).
     pub fn unprocessable(reason: &'static str, field: Option<&str>, message: impl Into<String>) -> Self {
         ApiError::Invalid {

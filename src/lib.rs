@@ -7,6 +7,10 @@
 //! - [`cli`]: the `driftwatch` subcommands (`serve`, `demo`, `check`), argument parsing only.
 //! - [`demo`]: streams the embedded demo dataset into a running server with drift injected over time.
 //! - [`server`]: `app(state) -> Router`, the handlers, `run(listener, shutdown)`.
+//! - [`alertmanager`]: the Alertmanager webhook payload received on `POST /alertmanager`.
+//! - [`retrain`]: puts windows and alerts to the policy and writes retrain requests to the outbox.
+//! - [`policy`]: when to ask for a retrain (`for_windows`, cooldown, hourly cap) over injected time.
+//! - [`webhook`]: the retrain request body, HMAC signing, the durable outbox and retrying delivery.
 //! - [`error`]: the API error enum and its JSON 4xx / opaque 500 mapping.
 //! - [`ingest`]: request decoders (JSON columnar or rows, NDJSON, Arrow IPC) into a [`batch::Batch`].
 //! - [`batch`]: the validated columnar batch, accepted or rejected whole.
@@ -19,6 +23,7 @@
 //!   pure functions over slices.
 //! - [`kernels`]: the shared hot loops (branch-free binning, galloping search).
 
+pub mod alertmanager;
 pub mod batch;
 pub mod cli;
 pub mod config;
@@ -29,6 +34,9 @@ pub mod error;
 pub mod ingest;
 pub mod kernels;
 pub mod metrics;
+pub mod policy;
 pub mod reference;
+pub mod retrain;
 pub mod server;
+pub mod webhook;
 pub mod window;

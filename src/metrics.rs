@@ -36,6 +36,26 @@ pub struct ReasonLabels {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabels {
+    pub model_name: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub model_name: String,
+    pub trigger: String,
+    pub decision: String,
+}
+
+/// `alertname` is not a label: alerts come from outside, and only configured names are acted on.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertLabels {
+    pub status: String,
+    pub action: String,
+}
+
 type FloatGauge = Gauge<f64, AtomicU64>;
 
 #[derive(Clone)]
@@ -55,6 +75,11 @@ pub struct Metrics {
     pub window_samples: Family<ModelLabels, Gauge>,
     pub reference_samples: Family<ModelLabels, Gauge>,
     pub last_window: Family<ModelLabels, FloatGauge>,
+    pub webhook_requests: Family<WebhookLabels, Counter>,
+    pub webhook_pending: Gauge,
+    pub last_retrain: Family<ModelLabels, FloatGauge>,
+    pub retrain_decisions: Family<DecisionLabels, Counter>,
+    pub alertmanager_alerts: Family<AlertLabels, Counter>,
 }
 
 fn scoring_histogram() -> Histogram {
@@ -87,6 +112,11 @@ impl Metrics {
             window_samples: Family::default(),
             reference_samples: Family::default(),
             last_window: Family::default(),
+            webhook_requests: Family::default(),
+            webhook_pending: Gauge::default(),
+            last_retrain: Family::default(),
+            retrain_decisions: Family::default(),
+            alertmanager_alerts: Family::default(),
         };
         r.register(
             "data_drift_score",
@@ -146,6 +176,32 @@ impl Metrics {
             "driftwatch_last_window_timestamp_seconds",
             "Unix time the model's last window was scored",
             m.last_window.clone(),
+        );
+        r.register(
+            "driftwatch_webhook_requests",
+            "Retrain webhook attempts by outcome (delivered, rejected, server_error, rate_limited, timeout, \
+             connection_error)",
+            m.webhook_requests.clone(),
+        );
+        r.register(
+            "driftwatch_webhook_outbox_pending",
+            "Retrain requests on disk not yet delivered",
+            m.webhook_pending.clone(),
+        );
+        r.register(
+            "driftwatch_last_retrain_request_timestamp_seconds",
+            "Unix time the model's last retrain request was made durable",
+            m.last_retrain.clone(),
+        );
+        r.register(
+            "driftwatch_retrain_decisions",
+            "Retrain policy decisions: requested, or suppressed by cooldown or rate_limited",
+            m.retrain_decisions.clone(),
+        );
+        r.register(
+            "driftwatch_alertmanager_alerts",
+            "Alerts received on /alertmanager, by status and what was done",
+            m.alertmanager_alerts.clone(),
         );
         Metrics { registry: Arc::new(r), ..m }
     }

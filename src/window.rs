@@ -58,6 +58,8 @@ pub struct FullWindow {
     /// Per column, how many rows are missing, counted on append (while the rows are in cache) so
     /// scoring can skip a filtering pass over windows that have none.
     pub missing: Vec<usize>,
+    /// Unix seconds when the window's first row arrived (0 when unknown).
+    pub started_at: f64,
 }
 
 impl FullWindow {
@@ -65,7 +67,7 @@ impl FullWindow {
     pub fn new(seq: u64, columns: Vec<WindowColumn>) -> Self {
         let rows = columns.first().map_or(0, WindowColumn::len);
         let missing = columns.iter().map(|c| c.missing_in(0..rows)).collect();
-        FullWindow { seq, rows, columns, missing }
+        FullWindow { seq, rows, columns, missing, started_at: 0.0 }
     }
 }
 
@@ -77,6 +79,8 @@ pub struct Window {
     columns: Vec<WindowColumn>,
     missing: Vec<usize>,
     next_seq: u64,
+    /// (rows, arrival time) per appended chunk, oldest first, so a window knows when its first row came.
+    arrivals: std::collections::VecDeque<(usize, f64)>,
 }
 
 impl Window {
@@ -90,7 +94,7 @@ impl Window {
             })
             .collect();
         let missing = vec![0; reference.features.len()];
-        Window { size, step, rows: 0, columns, missing, next_seq: 1 }
+        Window { size, step, rows: 0, columns, missing, next_seq: 1, arrivals: Default::default() }
     }
 
     pub fn rows(&self) -> usize {
@@ -102,8 +106,9 @@ impl Window {
         self.columns.iter().map(WindowColumn::bytes).sum()
     }
 
-    /// Appends rows `[from, batch.rows)` of `batch`, returning every window that filled.
-    pub fn push(&mut self, batch: &Batch, from: usize, reference: &Reference) -> Vec<FullWindow> {
+    /// Appends rows `[from, batch.rows)` of `batch`, which arrived at unix second `now`, returning every
+    /// window that filled.
+    pub fn push(&mut self, batch: &Batch, from: usize, reference: &Reference, now: f64) -> Vec<FullWindow> {
         let mut full = Vec::new();
         let mut offset = from;
         while offset < batch.rows {
@@ -124,6 +129,9 @@ impl Window {
             }
             self.rows += take;
             offset += take;
+            if take > 0 {
+                self.arrivals.push_back((take, now));
+            }
             if self.rows == self.size {
                 full.push(self.emit());
             }
@@ -132,6 +140,19 @@ impl Window {
     }
 
     fn emit(&mut self) -> FullWindow {
+        let started_at = self.arrivals.front().map_or(0.0, |a| a.1);
+        // Forget the arrivals of the rows this emit drops (all of them when tumbling).
+        let mut drop_rows = self.step;
+        while drop_rows > 0 {
+            let Some(front) = self.arrivals.front_mut() else { break };
+            if front.0 <= drop_rows {
+                drop_rows -= front.0;
+                self.arrivals.pop_front();
+            } else {
+                front.0 -= drop_rows;
+                drop_rows = 0;
+            }
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
         let missing = self.missing.clone();
@@ -159,7 +180,7 @@ impl Window {
         };
         let rows = self.size;
         self.rows = self.columns.first().map_or(0, WindowColumn::len);
-        FullWindow { seq, rows, columns, missing }
+        FullWindow { seq, rows, columns, missing, started_at }
     }
 }
 

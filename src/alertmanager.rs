@@ -1,0 +1,156 @@
+//! The Alertmanager receiver: `POST /alertmanager` takes Alertmanager's webhook payload (version "4").
+//! Firing alerts whose `alertname` is listed in `[alertmanager] alerts` become retrain requests for the
+//! model in their `model_name` label, through the same policy and outbox as drift; each (fingerprint,
+//! startsAt) is acted on once. Resolved alerts are counted and logged, never acted on.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::webhook::AlertInfo;
+
+/// Alertmanager's webhook body. Unknown fields are allowed: Alertmanager adds fields across
+/// releases, and a receiver that refuses them breaks on upgrade.
+#[derive(Debug, Deserialize)]
+pub struct Payload {
+    pub version: String,
+    #[serde(rename = "groupKey")]
+    pub group_key: String,
+    pub status: Status,
+    #[serde(default)]
+    pub receiver: String,
+    pub alerts: Vec<Alert>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Firing,
+    Resolved,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Alert {
+    pub status: Status,
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(rename = "startsAt")]
+    pub starts_at: String,
+    #[serde(rename = "endsAt", default)]
+    pub ends_at: String,
+    pub fingerprint: String,
+}
+
+/// Parses and checks a payload; errors name the field (`alerts[0].labels`).
+pub fn parse(body: &[u8]) -> Result<Payload, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let payload: Payload = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { None } else { Some(path.as_str()) };
+        let inner = e.into_inner();
+        crate::ingest::json_error(&inner, field, format!("invalid Alertmanager payload: {inner}"))
+    })?;
+    if payload.version != "4" {
+        return Err(ApiError::bad_request(
+            "invalid_payload",
+            Some("version"),
+            format!("unsupported Alertmanager webhook version {:?}: expected \"4\"", payload.version),
+        ));
+    }
+    for (i, a) in payload.alerts.iter().enumerate() {
+        if a.labels.get("alertname").is_none_or(|n| n.is_empty()) {
+            return Err(ApiError::bad_request(
+                "invalid_payload",
+                Some(&format!("alerts[{i}].labels.alertname")),
+                "every alert needs an alertname label",
+            ));
+        }
+        if a.fingerprint.is_empty() || a.starts_at.is_empty() {
+            return Err(ApiError::bad_request(
+                "invalid_payload",
+                Some(&format!("alerts[{i}].fingerprint")),
+                "every alert needs a fingerprint and startsAt",
+            ));
+        }
+    }
+    Ok(payload)
+}
+
+impl Alert {
+    pub fn alertname(&self) -> &str {
+        self.labels.get("alertname").map_or("", String::as_str)
+    }
+
+    pub fn info(&self, group_key: &str) -> AlertInfo {
+        AlertInfo {
+            alertname: self.alertname().to_owned(),
+            fingerprint: self.fingerprint.clone(),
+            starts_at: self.starts_at.clone(),
+            group_key: group_key.to_owned(),
+            labels: self.labels.clone(),
+            annotations: self.annotations.clone(),
+        }
+    }
+}
+
+/// What became of one alert, as the response lists it.
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    pub alertname: String,
+    pub fingerprint: String,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_name: Option<String>,
+    pub action: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"{
+      "version": "4", "groupKey": "{}:{alertname=\"DataDriftDetected\"}", "truncatedAlerts": 0,
+      "status": "firing", "receiver": "driftwatch",
+      "groupLabels": {"alertname": "DataDriftDetected"}, "commonLabels": {}, "commonAnnotations": {},
+      "externalURL": "http://am:9093",
+      "alerts": [{"status": "firing", "labels": {"alertname": "DataDriftDetected", "model_name": "churn"},
+                  "annotations": {"summary": "drift"}, "startsAt": "2026-12-01T10:00:00Z",
+                  "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prom", "fingerprint": "a1b2"}]
+    }"#;
+
+    #[test]
+    fn parses_alertmanagers_documented_example() {
+        let p = parse(EXAMPLE.as_bytes()).unwrap();
+        assert_eq!(p.status, Status::Firing);
+        assert_eq!(p.alerts[0].alertname(), "DataDriftDetected");
+        assert_eq!(p.alerts[0].labels["model_name"], "churn");
+        assert_eq!(p.alerts[0].fingerprint, "a1b2");
+    }
+
+    #[test]
+    fn malformed_payloads_name_the_field() {
+        let cases = [
+            (EXAMPLE.replace("\"version\": \"4\"", "\"version\": \"3\""), "version"),
+            (
+                EXAMPLE.replace("\"status\": \"firing\", \"labels\"", "\"status\": \"burning\", \"labels\""),
+                "alerts[0].status",
+            ),
+            (
+                EXAMPLE.replace("\"alertname\": \"DataDriftDetected\", \"model_name\"", "\"model_name\""),
+                "alerts[0].labels.alertname",
+            ),
+            (EXAMPLE.replace("\"fingerprint\": \"a1b2\"", "\"fingerprint\": \"\""), "alerts[0].fingerprint"),
+            (EXAMPLE.replace("\"groupKey\"", "\"groupKeyX\""), "groupKey"),
+            (EXAMPLE.replace("\"model_name\": \"churn\"", "\"model_name\": 7"), "alerts[0].labels.model_name"),
+        ];
+        for (body, field) in cases {
+            let e = parse(body.as_bytes()).unwrap_err();
+            assert_eq!(e.status().as_u16(), 400, "{body}");
+            let got = e.field().unwrap_or_default().to_owned();
+            assert!(got.contains(field) || e.to_string().contains(field), "{field}: got {got:?} / {e}");
+        }
+        assert_eq!(parse(b"{\"version\":").unwrap_err().status().as_u16(), 400);
+    }
+}
