@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Runs every test of driftwatch. Installs what the integration tests need first: Debian's
-# `prometheus` (a real server that scrapes the sidecar in tests/prometheus.rs).
+# `prometheus` (a real server that scrapes the sidecar in tests/prometheus.rs) and
+# `prometheus-alertmanager` (delivers alerts to the sidecar in tests/alertmanager.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v prometheus >/dev/null 2>&1; then
+missing=()
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+[ -x /usr/bin/prometheus-alertmanager ] && command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+if [ ${#missing[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"
-    echo "installing Debian's prometheus for the integration tests" >&2
+    echo "installing Debian's ${missing[*]} for the integration tests" >&2
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq prometheus >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # Outside the clone so repeated runs are incremental.

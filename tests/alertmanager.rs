@@ -1,0 +1,113 @@
+//! A real Alertmanager (Debian's `prometheus-alertmanager`, on loopback, clustering off) receives an
+//! alert through its v2 API, routes it to driftwatch's `/alertmanager` webhook with a bearer token, and
+//! driftwatch asks the retrain receiver to retrain the alert's model — exactly once, though
+//! Alertmanager re-sends the group.
+
+#[path = "support/server.rs"]
+mod support;
+#[path = "support/receiver.rs"]
+mod receiver;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use driftwatch::config::Sources;
+use driftwatch::server::AppState;
+use receiver::Receiver;
+use serde_json::json;
+
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_alertmanager_delivers_a_firing_alert_that_becomes_one_retrain_request() {
+    let binary = std::env::var("ALERTMANAGER_BIN").unwrap_or_else(|_| "/usr/bin/prometheus-alertmanager".into());
+    let rx = Receiver::start("127.0.0.1:0", &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    support::write_reference(dir.path());
+    std::fs::write(dir.path().join("am-token"), "am-to-driftwatch\n").unwrap();
+    let config = format!(
+        "[server]\ndata_dir = \"data\"\n[alertmanager]\nalerts = [\"ModelAccuracyDrop\"]\nbearer_token_file = \"am-token\"\n\
+         [[model]]\nname = \"churn\"\nreference = \"reference.csv\"\nwindow = 50\n\
+         [model.retrain]\nurl = \"{}\"\n",
+        rx.url()
+    );
+    let config = Sources::from_str(&config, dir.path()).unwrap().validate().unwrap();
+    let state = Arc::new(AppState::build(&config).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sidecar = listener.local_addr().unwrap();
+    tokio::spawn(driftwatch::server::run(listener, state.clone(), std::future::pending()));
+
+    let am = format!("127.0.0.1:{}", free_port());
+    let am_config = format!(
+        "route:\n  receiver: driftwatch\n  group_by: [alertname, model_name]\n  group_wait: 0s\n  group_interval: 1s\n  \
+         repeat_interval: 2s\nreceivers:\n  - name: driftwatch\n    webhook_configs:\n      - url: http://{sidecar}/alertmanager\n        \
+         send_resolved: true\n        http_config:\n          authorization:\n            credentials_file: {}\n",
+        dir.path().join("am-token").display()
+    );
+    std::fs::write(dir.path().join("alertmanager.yml"), am_config).unwrap();
+    let status = Command::new("amtool")
+        .args(["check-config", dir.path().join("alertmanager.yml").to_str().unwrap()])
+        .stdout(Stdio::null())
+        .status()
+        .expect("amtool (Debian's prometheus-alertmanager) is installed");
+    assert!(status.success());
+    let _am = Guard(
+        Command::new(&binary)
+            .arg(format!("--config.file={}", dir.path().join("alertmanager.yml").display()))
+            .arg(format!("--storage.path={}", dir.path().join("am-data").display()))
+            .arg(format!("--web.listen-address={am}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus-alertmanager is installed"),
+    );
+
+    let client = reqwest::Client::new();
+    let alert = json!([{
+        "labels": {"alertname": "ModelAccuracyDrop", "model_name": "churn", "severity": "critical"},
+        "annotations": {"summary": "accuracy of churn fell below 0.8"},
+        "startsAt": "2026-12-01T10:00:00Z",
+    }]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = client.post(format!("http://{am}/api/v2/alerts")).json(&alert).send().await;
+        if r.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Alertmanager never accepted the alert");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let got = rx.wait_for(1, Duration::from_secs(30)).await;
+    let body = got[0].json();
+    assert_eq!(body["trigger"], "alert");
+    assert_eq!(body["model"]["name"], "churn");
+    assert_eq!(body["alert"]["alertname"], "ModelAccuracyDrop");
+    assert_eq!(body["alert"]["labels"]["severity"], "critical");
+    assert_eq!(body["alert"]["annotations"]["summary"], "accuracy of churn fell below 0.8");
+    assert_eq!(body["alert"]["starts_at"], "2026-12-01T10:00:00Z");
+    assert_eq!(body["alert"]["fingerprint"].as_str().unwrap().len(), 16);
+
+    // repeat_interval is 2 s: wait for Alertmanager to re-send, and still see one request.
+    let m = |s: String| support::sample(&s, "driftwatch_alertmanager_alerts_total", &[("action", "duplicate")]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while m(state.metrics.encode()).is_none() {
+        assert!(Instant::now() < deadline, "Alertmanager never re-sent the alert");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.requests().len(), 1);
+}
