@@ -3,10 +3,10 @@
 //! driftwatch asks the retrain receiver to retrain the alert's model — exactly once, though
 //! Alertmanager re-sends the group.
 
-#[path = "support/server.rs"]
-mod support;
 #[path = "support/receiver.rs"]
 mod receiver;
+#[path = "support/server.rs"]
+mod support;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

@@ -2,10 +2,10 @@
 //! directory; bring the receiver up: every request arrives, with its original idempotency key and
 //! body, within 10 seconds of the restart. The sidecar is the real binary.
 
-#[path = "support/server.rs"]
-mod support;
 #[path = "support/receiver.rs"]
 mod receiver;
+#[path = "support/server.rs"]
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -31,9 +31,12 @@ impl Received {
     }
 }
 
+/// (status, Retry-After) for each coming request.
+type Script = VecDeque<(u16, Option<String>)>;
+
 #[derive(Clone, Default)]
 struct Shared {
-    script: Arc<Mutex<VecDeque<(u16, Option<String>)>>>,
+    script: Arc<Mutex<Script>>,
     requests: Arc<Mutex<Vec<Received>>>,
 }
 
