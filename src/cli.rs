@@ -91,7 +91,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let addr = listen.unwrap_or(config.server.listen);
             let state = Arc::new(AppState::build(&config)?);
             let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-            server::run(listener, state, shutdown_signal()).await?;
+            let metrics_listener = match config.server.metrics_listen {
+                Some(a) => Some(TcpListener::bind(a).await.with_context(|| format!("cannot listen on {a}"))?),
+                None => None,
+            };
+            server::serve(listener, metrics_listener, state, shutdown_signal()).await?;
             Ok(())
         }
         Command::Demo { listen, rate, duration } => crate::demo::run(listen, rate, duration).await,

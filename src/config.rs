@@ -42,6 +42,19 @@ pub struct RawServer {
     pub data_dir: Option<PathBuf>,
     /// Names this sidecar in retrain requests (default: the host name).
     pub instance: Option<String>,
+    /// Bearer token required on /ingest, /alertmanager and /v1/* (not on /metrics, /healthz, /readyz).
+    pub bearer_token_env: Option<String>,
+    pub bearer_token_file: Option<PathBuf>,
+    /// Serve /metrics (and the probes) on this address instead of the main listener.
+    pub metrics_listen: Option<String>,
+    /// Requests to /ingest and /alertmanager processed at once; more get 429 with Retry-After.
+    pub max_concurrent_requests: Option<u64>,
+    /// How often the state snapshot is written to the data directory (when something changed).
+    pub snapshot_interval_seconds: Option<f64>,
+    /// How long a graceful shutdown may take before the process exits anyway.
+    pub shutdown_grace_seconds: Option<f64>,
+    /// Hard cap on exported label sets (model × feature × method): a config above it is refused.
+    pub max_label_sets: Option<u64>,
 }
 
 /// `[model.retrain]`: when and where to ask for a retrain.
@@ -255,11 +268,29 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     pub data_dir: Option<PathBuf>,
     pub instance: String,
+    #[serde(skip)]
+    pub bearer_token: Option<Secret>,
+    pub metrics_listen: Option<SocketAddr>,
+    pub max_concurrent_requests: usize,
+    pub snapshot_interval_seconds: f64,
+    pub shutdown_grace_seconds: f64,
+    pub max_label_sets: usize,
 }
 
 impl ServerConfig {
     fn default_with(listen: SocketAddr, max_body_bytes: usize) -> Self {
-        ServerConfig { listen, max_body_bytes, data_dir: None, instance: default_instance() }
+        ServerConfig {
+            listen,
+            max_body_bytes,
+            data_dir: None,
+            instance: default_instance(),
+            bearer_token: None,
+            metrics_listen: None,
+            max_concurrent_requests: 64,
+            snapshot_interval_seconds: 10.0,
+            shutdown_grace_seconds: 25.0,
+            max_label_sets: 10_000,
+        }
     }
 }
 
@@ -566,6 +597,46 @@ impl Sources {
                         errors.push(format!("{origin}: server.instance: {e}"));
                     }
                     sc.instance = instance;
+                }
+                match Secret::resolve(s.bearer_token_env.as_deref(), s.bearer_token_file.as_deref(), &base) {
+                    Ok(t) => sc.bearer_token = t,
+                    Err(e) => errors.push(format!("{origin}: server.bearer_token_env: {e}")),
+                }
+                if let Some(m) = s.metrics_listen {
+                    match m.parse() {
+                        Ok(a) => sc.metrics_listen = Some(a),
+                        Err(e) => errors.push(format!("{origin}: server.metrics_listen: {e}")),
+                    }
+                }
+                if let Some(n) = s.max_concurrent_requests {
+                    if (1..=100_000).contains(&n) {
+                        sc.max_concurrent_requests = n as usize;
+                    } else {
+                        errors.push(format!("{origin}: server.max_concurrent_requests: must be 1 to 100000, got {n}"));
+                    }
+                }
+                if let Some(v) = s.snapshot_interval_seconds {
+                    if in_range(v, 0.05, 86400.0) {
+                        sc.snapshot_interval_seconds = v;
+                    } else {
+                        errors.push(format!(
+                            "{origin}: server.snapshot_interval_seconds: must be 0.05 to 86400, got {v}"
+                        ));
+                    }
+                }
+                if let Some(v) = s.shutdown_grace_seconds {
+                    if in_range(v, 0.0, 3600.0) {
+                        sc.shutdown_grace_seconds = v;
+                    } else {
+                        errors.push(format!("{origin}: server.shutdown_grace_seconds: must be 0 to 3600, got {v}"));
+                    }
+                }
+                if let Some(n) = s.max_label_sets {
+                    if (1..=10_000_000).contains(&n) {
+                        sc.max_label_sets = n as usize;
+                    } else {
+                        errors.push(format!("{origin}: server.max_label_sets: must be 1 to 10000000, got {n}"));
+                    }
                 }
                 server = Some(sc);
             }

@@ -2,16 +2,17 @@
 //! short lock), score every window that filled (rayon across features, on a blocking thread, never on
 //! the async reactor), then publish the scores to the metrics and the model's latest report.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::batch::Batch;
 use crate::drift::{self, Decision, Method, MethodScore};
 use crate::metrics::{FeatureLabels, Metrics, ScoreLabels};
-use crate::reference::{FeatureReference, ModelSpec, Reference};
+use crate::reference::{FeatureReference, ModelSpec, Reference, Values};
 use crate::window::{FullWindow, MISSING_CODE, Warmup, Window, WindowColumn};
 
 /// A monitored model: its spec, its reference and window, and its last published report.
@@ -19,12 +20,27 @@ pub struct ModelState {
     pub spec: ModelSpec,
     inner: Mutex<Inner>,
     published: Mutex<Option<Arc<WindowReport>>>,
+    /// Bumped on every accepted batch, so the snapshot writer knows when there is something new.
+    generation: AtomicU64,
 }
 
 struct Inner {
     reference: Option<Arc<Reference>>,
+    /// The warmup rows the reference was fitted from (kept so a snapshot can restore the reference).
+    warmup_source: Option<Arc<Vec<Values>>>,
     warmup: Option<Warmup>,
     window: Option<Window>,
+}
+
+/// A model's state as the snapshot stores it: everything needed to continue where it stopped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelSnapshot {
+    /// Digest of the config and reference the state belongs to; restored only if they match.
+    pub shape: String,
+    pub warmup_source: Option<Vec<Values>>,
+    pub warmup: Option<Warmup>,
+    pub window: Option<Window>,
+    pub latest: Option<WindowReport>,
 }
 
 /// What appending a batch produced.
@@ -35,7 +51,7 @@ pub struct Appended {
 }
 
 /// The scores of one window, as `/v1/models` shows them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WindowReport {
     pub seq: u64,
     pub samples: usize,
@@ -48,7 +64,7 @@ pub struct WindowReport {
     pub features: Vec<FeatureReport>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FeatureReport {
     pub name: String,
     /// Non-missing values in the window.
@@ -57,7 +73,7 @@ pub struct FeatureReport {
     pub scores: Vec<ScoreReport>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoreReport {
     pub method: Method,
     pub score: f64,
@@ -94,7 +110,83 @@ impl ModelState {
             }
             None => (None, Some(Warmup::new(cfg.warmup, spec.features.iter().map(|f| f.kind))), None),
         };
-        ModelState { inner: Mutex::new(Inner { reference, warmup, window }), published: Mutex::new(None), spec }
+        ModelState {
+            inner: Mutex::new(Inner { reference, warmup_source: None, warmup, window }),
+            published: Mutex::new(None),
+            generation: AtomicU64::new(0),
+            spec,
+        }
+    }
+
+    /// Changes with every accepted batch.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Digest of what the state depends on: features, window shape, bins, and a file reference.
+    fn shape(&self, reference_digest: Option<String>) -> String {
+        let c = &self.spec.config;
+        let mut parts = vec![c.window.to_string(), c.step.to_string(), c.warmup.to_string(), c.bins.get().to_string()];
+        for f in &self.spec.features {
+            parts.push(format!("{}:{:?}", f.name, f.kind));
+        }
+        parts.extend(reference_digest);
+        crate::webhook::key_from(&parts.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// Copies the state out under the lock (a memcpy of the window; serialising happens outside).
+    pub fn snapshot(&self) -> ModelSnapshot {
+        let inner = lock(&self.inner);
+        let file_reference = inner.warmup_source.is_none().then(|| inner.reference.as_ref().map(|r| r.digest()));
+        ModelSnapshot {
+            shape: self.shape(file_reference.flatten()),
+            warmup_source: inner.warmup_source.as_ref().map(|w| w.as_ref().clone()),
+            warmup: inner.warmup.clone(),
+            window: inner.window.clone(),
+            latest: self.latest().map(|r| r.as_ref().clone()),
+        }
+    }
+
+    /// Continues from a snapshot: refits a warmup reference, takes the window back, republishes the
+    /// last scores. Refuses (changing nothing) a snapshot of another config or reference.
+    pub fn restore(&self, snap: ModelSnapshot, metrics: &Metrics) -> Result<(), String> {
+        let mut inner = lock(&self.inner);
+        let cfg = &self.spec.config;
+        let reference = match &snap.warmup_source {
+            Some(source) => {
+                if self.shape(None) != snap.shape || cfg.reference.is_some() {
+                    return Err("the model's configuration changed since the snapshot".into());
+                }
+                Some(Arc::new(crate::reference::fit(&self.spec.features, source.clone(), cfg.bins.get())?))
+            }
+            None => {
+                if self.shape(inner.reference.as_ref().map(|r| r.digest())) != snap.shape {
+                    return Err("the model's configuration or reference changed since the snapshot".into());
+                }
+                inner.reference.clone()
+            }
+        };
+        if let Some(w) = &snap.window {
+            let fits = reference.as_ref().is_some_and(|r| w.fits(cfg.window, cfg.step, r));
+            if !fits {
+                return Err("the snapshot's window does not fit the model".into());
+            }
+        }
+        if let Some(w) = &snap.warmup {
+            if w.columns.len() != self.spec.features.len() || reference.is_some() {
+                return Err("the snapshot's warmup buffer does not fit the model".into());
+            }
+        }
+        inner.reference = reference;
+        inner.warmup_source = snap.warmup_source.map(Arc::new);
+        inner.warmup = snap.warmup;
+        inner.window = snap.window.or_else(|| inner.reference.as_ref().map(|r| Window::new(cfg.window, cfg.step, r)));
+        drop(inner);
+        if let Some(report) = snap.latest {
+            self.publish(metrics, report);
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
     }
 
     pub fn name(&self) -> &str {
@@ -126,7 +218,8 @@ impl ModelState {
                 let rows = warmup.rows();
                 // Cannot fail: a full warmup has a value in every feature.
                 let reference =
-                    crate::reference::fit(&self.spec.features, warmup.columns, self.spec.config.bins.get())?;
+                    crate::reference::fit(&self.spec.features, warmup.columns.clone(), self.spec.config.bins.get())?;
+                inner.warmup_source = Some(Arc::new(warmup.columns));
                 inner.window = Some(Window::new(self.spec.config.window, self.spec.config.step, &reference));
                 inner.reference = Some(Arc::new(reference));
                 tracing::info!(model = self.name(), rows, "warmup complete: reference fitted");
@@ -140,6 +233,7 @@ impl ModelState {
             }
         }
         let (reference_samples, window_samples, _) = inner.fill();
+        self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(Appended { windows, window_samples, reference_samples })
     }
 

@@ -15,6 +15,9 @@ pub enum ApiError {
     Invalid { status: StatusCode, reason: &'static str, field: Option<String>, message: String },
     #[error("model {0:?} is not configured")]
     UnknownModel(String),
+    /// Every request slot is taken: come back after `retry_after` seconds.
+    #[error("the sidecar is at its limit of concurrent requests: retry later")]
+    Overloaded { retry_after: u64 },
     #[error("internal error")]
     Internal(String),
 }
@@ -63,6 +66,7 @@ impl ApiError {
         match self {
             ApiError::Invalid { status, .. } => *status,
             ApiError::UnknownModel(_) => StatusCode::NOT_FOUND,
+            ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -71,6 +75,7 @@ impl ApiError {
         match self {
             ApiError::Invalid { reason, .. } => reason,
             ApiError::UnknownModel(_) => "unknown_model",
+            ApiError::Overloaded { .. } => "overloaded",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -79,7 +84,7 @@ impl ApiError {
         match self {
             ApiError::Invalid { field, .. } => field.as_deref(),
             ApiError::UnknownModel(_) => Some("model"),
-            ApiError::Internal(_) => None,
+            ApiError::Overloaded { .. } | ApiError::Internal(_) => None,
         }
     }
 }
@@ -90,6 +95,10 @@ impl IntoResponse for ApiError {
             tracing::error!(%detail, "internal error");
         }
         let body = json!({ "error": self.to_string(), "field": self.field(), "reason": self.reason() });
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if let ApiError::Overloaded { retry_after } = self {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after.into());
+        }
+        response
     }
 }

@@ -15,6 +15,7 @@
 //! - [`ingest`]: request decoders (JSON columnar or rows, NDJSON, Arrow IPC) into a [`batch::Batch`].
 //! - [`batch`]: the validated columnar batch, accepted or rejected whole.
 //! - [`engine`]: per-model state; append → score full windows off the reactor → publish.
+//! - [`snapshot`]: atomic state snapshots in the data directory, restored at start.
 //! - [`window`]: tumbling/sliding windows and the warmup buffer.
 //! - [`metrics`]: every exported metric family, in one registry.
 //! - [`config`]: TOML → validated `Config`, every problem reported at once; bounded newtypes.
@@ -38,5 +39,6 @@ pub mod policy;
 pub mod reference;
 pub mod retrain;
 pub mod server;
+pub mod snapshot;
 pub mod webhook;
 pub mod window;

@@ -80,6 +80,8 @@ pub struct Metrics {
     pub last_retrain: Family<ModelLabels, FloatGauge>,
     pub retrain_decisions: Family<DecisionLabels, Counter>,
     pub alertmanager_alerts: Family<AlertLabels, Counter>,
+    pub snapshot_written: FloatGauge,
+    pub in_flight: Gauge,
 }
 
 fn scoring_histogram() -> Histogram {
@@ -117,6 +119,8 @@ impl Metrics {
             last_retrain: Family::default(),
             retrain_decisions: Family::default(),
             alertmanager_alerts: Family::default(),
+            snapshot_written: FloatGauge::default(),
+            in_flight: Gauge::default(),
         };
         r.register(
             "data_drift_score",
@@ -202,6 +206,16 @@ impl Metrics {
             "driftwatch_alertmanager_alerts",
             "Alerts received on /alertmanager, by status and what was done",
             m.alertmanager_alerts.clone(),
+        );
+        r.register(
+            "driftwatch_last_snapshot_timestamp_seconds",
+            "Unix time the state snapshot was last written to the data directory",
+            m.snapshot_written.clone(),
+        );
+        r.register(
+            "driftwatch_requests_in_flight",
+            "Requests to /ingest and /alertmanager being processed (at most server.max_concurrent_requests)",
+            m.in_flight.clone(),
         );
         Metrics { registry: Arc::new(r), ..m }
     }

@@ -54,7 +54,7 @@ pub enum FeatureReference {
 }
 
 /// Raw values of one column: numbers with NaN for missing, or optional strings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Values {
     Numeric(Vec<f64>),
     Categorical(Vec<Option<String>>),
@@ -170,6 +170,29 @@ pub fn resolve_features(config: &ModelConfig, frame: Option<&DataFrame>) -> Resu
         features.push(Feature { name, kind, methods });
     }
     if problems.is_empty() { Ok(features) } else { Err(problems.join("; ")) }
+}
+
+impl Reference {
+    /// A digest of everything scoring depends on (edges, counts, categories), so a snapshot taken
+    /// against one reference is not restored against another.
+    pub fn digest(&self) -> String {
+        let mut parts: Vec<String> = vec![self.samples.to_string()];
+        for f in &self.features {
+            match f {
+                FeatureReference::Numeric(r) => {
+                    parts.push(format!("n{}", r.sorted.len()));
+                    parts.extend(r.edges.iter().map(|e| e.to_bits().to_string()));
+                    parts.extend(r.counts.iter().map(u64::to_string));
+                }
+                FeatureReference::Categorical(r) => {
+                    parts.push(format!("c{}", r.categories.len()));
+                    parts.extend(r.categories.iter().cloned());
+                    parts.extend(r.counts.iter().map(u64::to_string));
+                }
+            }
+        }
+        crate::webhook::key_from(&parts.iter().map(String::as_str).collect::<Vec<_>>())
+    }
 }
 
 /// Fits every feature's reference from raw column values (same order as `features`).

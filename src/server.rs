@@ -4,11 +4,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,7 +21,7 @@ use tokio::net::TcpListener;
 
 use crate::alertmanager::{self, Outcome, Status};
 use crate::batch::Batch;
-use crate::config::{AlertmanagerConfig, Config};
+use crate::config::{AlertmanagerConfig, Config, Secret};
 use crate::engine::{ModelState, WindowReport, score_window, unix_now};
 use crate::error::ApiError;
 use crate::ingest::{self, Format};
@@ -47,6 +50,13 @@ pub struct AppState {
     pub retrain: Option<Arc<Retrainer>>,
     pub alertmanager: Option<AlertmanagerConfig>,
     delivery: Option<Delivery>,
+    /// Where snapshots go; `None`: state is in memory only.
+    pub data_dir: Option<PathBuf>,
+    pub snapshot_interval: Duration,
+    pub shutdown_grace: Duration,
+    bearer_token: Option<Secret>,
+    /// One permit per request being processed on /ingest or /alertmanager.
+    request_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -81,20 +91,70 @@ impl AppState {
             );
             models.insert(spec.config.name.clone(), Arc::new(ModelState::new(spec, reference)));
         }
+        let label_sets: usize =
+            models.values().map(|m| m.spec.features.iter().map(|f| f.methods.len() + 1).sum::<usize>()).sum();
+        if label_sets > config.server.max_label_sets {
+            return Err(StartError::Config(format!(
+                "the models export {label_sets} feature label sets (feature × method), over server.max_label_sets = {}",
+                config.server.max_label_sets
+            )));
+        }
+        if let Some(dir) = &config.server.data_dir {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StartError::DataDir { dir: dir.display().to_string(), source })?;
+        }
         let (retrain, delivery) = if config.needs_data_dir() {
             let (retrainer, delivery) = Self::open_retrain(config, &models, &metrics, sleeper)?;
             (Some(Arc::new(retrainer)), Some(delivery))
         } else {
             (None, None)
         };
-        Ok(AppState {
+        let state = AppState {
             models,
             metrics,
             max_body_bytes: config.server.max_body_bytes,
             retrain,
             alertmanager: config.alertmanager.clone(),
             delivery,
-        })
+            data_dir: config.server.data_dir.clone(),
+            snapshot_interval: Duration::from_secs_f64(config.server.snapshot_interval_seconds),
+            shutdown_grace: Duration::from_secs_f64(config.server.shutdown_grace_seconds),
+            bearer_token: config.server.bearer_token.clone(),
+            request_slots: Arc::new(tokio::sync::Semaphore::new(config.server.max_concurrent_requests)),
+        };
+        if let Some(dir) = &state.data_dir {
+            let restored = crate::snapshot::restore(&state, dir)
+                .map_err(|source| StartError::DataDir { dir: dir.display().to_string(), source })?;
+            if let Some(t) = restored.taken_at {
+                tracing::info!(models = ?restored.models, taken_at = t, "state restored from the snapshot");
+            }
+        }
+        Ok(state)
+    }
+
+    /// Takes one request slot, or says the sidecar is overloaded.
+    fn request_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        let permit =
+            self.request_slots.clone().try_acquire_owned().map_err(|_| ApiError::Overloaded { retry_after: 1 })?;
+        self.metrics.in_flight.inc();
+        Ok(permit)
+    }
+}
+
+/// Holds a request slot for the life of a request's work (also on a blocking thread).
+struct Slot(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit, Gauge);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.1.dec();
+    }
+}
+
+type Gauge = prometheus_client::metrics::gauge::Gauge;
+
+impl AppState {
+    fn slot(&self) -> Result<Slot, ApiError> {
+        Ok(Slot(self.request_slot()?, self.metrics.in_flight.clone()))
     }
 
     fn open_retrain(
@@ -148,29 +208,126 @@ impl AppState {
     }
 }
 
+/// Every endpoint on one router (what a single listener serves).
 pub fn app(state: Arc<AppState>) -> Router {
-    Router::new()
+    api_app(state.clone()).merge(metrics_app(state))
+}
+
+/// Everything but /metrics: /ingest, /alertmanager, /v1/* (behind the bearer token when one is set)
+/// and the probes.
+pub fn api_app(state: Arc<AppState>) -> Router {
+    let protected = Router::new()
         .route("/ingest", post(ingest_handler))
-        .route("/metrics", get(metrics_handler))
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(readyz))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{name}", get(get_model))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .merge(protected)
+        // Checks its own token ([alertmanager] bearer_token, else the server's).
         .route("/alertmanager", post(alertmanager_handler))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
         // Bodies are read with our own limit so an oversized one gets a JSON 413 like every other error.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves, then stops accepting and waits for in-flight requests.
+/// /metrics for Prometheus (unauthenticated, as scrapers expect), on its own listener if configured.
+pub fn metrics_app(state: Arc<AppState>) -> Router {
+    Router::new().route("/metrics", get(metrics_handler)).with_state(state)
+}
+
+/// The probes and /metrics, for a separate metrics listener.
+fn metrics_listener_app(state: Arc<AppState>) -> Router {
+    metrics_app(state.clone())
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .merge(Router::new().route("/readyz", get(readyz)).with_state(state))
+}
+
+async fn require_token(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    if let Some(token) = &state.bearer_token {
+        if !bearer_matches(request.headers(), token) {
+            state.metrics.reject("unauthorized");
+            return ApiError::unauthorized().into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Serves every endpoint on `listener` until `shutdown` resolves; see [`serve`].
 pub async fn run(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve(listener, None, state, shutdown).await
+}
+
+/// Serves until `shutdown` resolves (with /metrics on `metrics_listener` if given), then stops
+/// accepting, lets in-flight requests and the scoring they wait on finish — for at most the
+/// configured grace period — and writes a final snapshot. Starts webhook delivery and periodic
+/// snapshots.
+pub async fn serve(
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "listening");
     state.start_background();
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    let snapshots = state
+        .data_dir
+        .clone()
+        .map(|dir| tokio::spawn(crate::snapshot::periodic(state.clone(), dir, state.snapshot_interval)));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let main_router = if metrics_listener.is_some() { api_app(state.clone()) } else { app(state.clone()) };
+    let main = axum::serve(listener, main_router).with_graceful_shutdown(stopped());
+    let metrics = async {
+        match metrics_listener {
+            Some(l) => {
+                tracing::info!(addr = %l.local_addr()?, "serving /metrics");
+                axum::serve(l, metrics_listener_app(state.clone())).with_graceful_shutdown(stopped()).await
+            }
+            None => Ok(()),
+        }
+    };
+    let grace = state.shutdown_grace;
+    let expired = {
+        let stopped = stopped();
+        async move {
+            stopped.await;
+            tokio::time::sleep(grace).await;
+        }
+    };
+    let result = tokio::select! {
+        r = async { tokio::try_join!(main, metrics) } => r.map(|_| ()),
+        _ = expired => {
+            tracing::warn!(grace_seconds = grace.as_secs_f64(), "shutdown grace period over: exiting with requests in flight");
+            Ok(())
+        }
+    };
+    if let Some(task) = snapshots {
+        task.abort();
+    }
+    if let Some(dir) = state.data_dir.clone() {
+        let s = state.clone();
+        match tokio::task::spawn_blocking(move || crate::snapshot::write(&s, &dir)).await {
+            Ok(Ok(bytes)) => tracing::info!(bytes, "final snapshot written"),
+            Ok(Err(e)) => tracing::error!(error = %e, "could not write the final snapshot"),
+            Err(e) => tracing::error!(error = %e, "final snapshot task failed"),
+        }
+    }
+    result
 }
 
 #[derive(Debug, Deserialize)]
@@ -227,12 +384,17 @@ async fn ingest(
             return Err(ApiError::payload_too_large(state.max_body_bytes, &format!(" of {len} bytes")));
         }
     }
+    let slot = state.slot()?;
     let bytes = read_body(body, state.max_body_bytes).await?;
     let state = state.clone();
-    // Decoding, appending and scoring are CPU work: keep them off the async reactor.
-    tokio::task::spawn_blocking(move || ingest_blocking(&state, format, query_model, &bytes))
-        .await
-        .map_err(|e| ApiError::Internal(format!("ingest task failed: {e}")))?
+    // Decoding, appending and scoring are CPU work: keep them off the async reactor. The slot moves
+    // along, so a client that hangs up does not free it while the work still runs.
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        ingest_blocking(&state, format, query_model, &bytes)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("ingest task failed: {e}")))?
 }
 
 fn model_for(state: &AppState, name: Option<String>) -> Result<&Arc<ModelState>, ApiError> {
@@ -373,18 +535,22 @@ async fn receive_alerts(state: &Arc<AppState>, headers: &HeaderMap, body: Body) 
             message: "this sidecar has no [alertmanager] section: it does not act on alerts".into(),
         });
     };
-    if let Some(token) = &am.bearer_token {
+    if let Some(token) = am.bearer_token.as_ref().or(state.bearer_token.as_ref()) {
         if !bearer_matches(headers, token) {
             return Err(ApiError::unauthorized());
         }
     }
+    let slot = state.slot()?;
     let bytes = read_body(body, state.max_body_bytes).await?;
     let payload = alertmanager::parse(&bytes)?;
     let state = state.clone();
     // Retrain requests are fsynced before we answer, so Alertmanager retries if we fail.
-    tokio::task::spawn_blocking(move || process_alerts(&state, payload))
-        .await
-        .map_err(|e| ApiError::Internal(format!("alert task failed: {e}")))?
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        process_alerts(&state, payload)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("alert task failed: {e}")))?
 }
 
 fn process_alerts(state: &AppState, payload: alertmanager::Payload) -> Result<serde_json::Value, ApiError> {

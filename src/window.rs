@@ -2,6 +2,8 @@
 //! first `step` rows are dropped (tumbling when `step == size`, sliding otherwise). Before a model has
 //! a reference, a [`Warmup`] buffer collects the first N rows instead.
 
+use serde::{Deserialize, Serialize};
+
 use crate::batch::Batch;
 use crate::reference::{FeatureReference, Reference, Values};
 
@@ -9,7 +11,7 @@ use crate::reference::{FeatureReference, Reference, Values};
 pub const MISSING_CODE: u32 = u32::MAX;
 
 /// One feature's window storage: numbers (NaN = missing) or category codes of the reference.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum WindowColumn {
     Numeric(Vec<f64>),
     Categorical(Vec<u32>),
@@ -71,7 +73,7 @@ impl FullWindow {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Window {
     size: usize,
     step: usize,
@@ -99,6 +101,31 @@ impl Window {
 
     pub fn rows(&self) -> usize {
         self.rows
+    }
+
+    /// Whether a restored window fits this configuration and reference: same size and step, one
+    /// column per feature of the reference's kind, every column `rows` long, counts consistent.
+    pub fn fits(&self, size: usize, step: usize, reference: &Reference) -> bool {
+        self.size == size
+            && self.step == step
+            && self.rows < size
+            && self.columns.len() == reference.features.len()
+            && self.missing.len() == self.columns.len()
+            && self.arrivals.iter().map(|a| a.0).sum::<usize>() == self.rows
+            && self.columns.iter().zip(&reference.features).zip(&self.missing).all(|((c, f), &m)| {
+                let kind_ok = matches!(
+                    (c, f),
+                    (WindowColumn::Numeric(_), FeatureReference::Numeric(_))
+                        | (WindowColumn::Categorical(_), FeatureReference::Categorical(_))
+                );
+                let codes_ok = match (c, f) {
+                    (WindowColumn::Categorical(v), FeatureReference::Categorical(r)) => {
+                        v.iter().all(|&x| x == MISSING_CODE || (x as usize) < r.bins())
+                    }
+                    _ => true,
+                };
+                kind_ok && codes_ok && c.len() == self.rows && c.missing_in(0..self.rows) == m
+            })
     }
 
     /// Heap bytes held by the window's columns.
@@ -185,7 +212,7 @@ impl Window {
 }
 
 /// The first N rows of a model without a reference file.
-#[derive(Debug)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Warmup {
     pub target: usize,
     pub columns: Vec<Values>,
