@@ -210,7 +210,26 @@ impl AppState {
 
 /// Every endpoint on one router (what a single listener serves).
 pub fn app(state: Arc<AppState>) -> Router {
-    api_app(state.clone()).merge(metrics_app(state))
+    api_app(state.clone()).merge(metrics_app(state)).fallback(not_found).method_not_allowed_fallback(method_not_allowed)
+}
+
+/// Unknown paths and methods get the same JSON error shape as everything else.
+async fn not_found() -> ApiError {
+    ApiError::Invalid {
+        status: StatusCode::NOT_FOUND,
+        reason: "not_found",
+        field: None,
+        message: "no such endpoint".into(),
+    }
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::Invalid {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        reason: "method_not_allowed",
+        field: None,
+        message: "method not allowed on this endpoint".into(),
+    }
 }
 
 /// Everything but /metrics: /ingest, /alertmanager, /v1/* (behind the bearer token when one is set)
@@ -242,6 +261,7 @@ fn metrics_listener_app(state: Arc<AppState>) -> Router {
     metrics_app(state.clone())
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .merge(Router::new().route("/readyz", get(readyz)).with_state(state))
+        .fallback(not_found)
 }
 
 async fn require_token(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
@@ -290,7 +310,11 @@ pub async fn serve(
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let main_router = if metrics_listener.is_some() { api_app(state.clone()) } else { app(state.clone()) };
+    let main_router = if metrics_listener.is_some() {
+        api_app(state.clone()).fallback(not_found).method_not_allowed_fallback(method_not_allowed)
+    } else {
+        app(state.clone())
+    };
     let main = axum::serve(listener, main_router).with_graceful_shutdown(stopped());
     let metrics = async {
         match metrics_listener {

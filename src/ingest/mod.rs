@@ -49,8 +49,12 @@ fn unsupported(what: &str) -> ApiError {
     }
 }
 
+/// Keys one object may have: more than any model's features, few enough that a hostile body of a
+/// million keys is refused while parsing instead of being built up in memory first.
+pub const MAX_OBJECT_KEYS: usize = 10_000;
+
 /// A JSON object kept in order that rejects a repeated key instead of silently keeping the last one
-/// (`{"x": [1], "x": [2]}` is ambiguous data, not a batch).
+/// (`{"x": [1], "x": [2]}` is ambiguous data, not a batch), and one of more than [`MAX_OBJECT_KEYS`].
 #[derive(Debug)]
 pub struct UniqueMap<V>(pub Vec<(String, V)>);
 
@@ -68,6 +72,9 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for UniqueMap<V> {
                 while let Some(key) = map.next_key::<String>()? {
                     if !seen.insert(key.clone()) {
                         return Err(de::Error::custom(format!("duplicate key {key:?}")));
+                    }
+                    if entries.len() == MAX_OBJECT_KEYS {
+                        return Err(de::Error::custom(format!("object has more than {MAX_OBJECT_KEYS} keys")));
                     }
                     entries.push((key, map.next_value()?));
                 }
