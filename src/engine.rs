@@ -3,7 +3,8 @@
 //! the async reactor), then publish the scores to the metrics and the model's latest report.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
@@ -20,6 +21,8 @@ pub struct ModelState {
     pub spec: ModelSpec,
     inner: Mutex<Inner>,
     published: Mutex<Option<Arc<WindowReport>>>,
+    /// Signalled on every publish, for a snapshot waiting for windows being scored.
+    published_cv: Condvar,
     /// Bumped on every accepted batch, so the snapshot writer knows when there is something new.
     generation: AtomicU64,
 }
@@ -113,6 +116,7 @@ impl ModelState {
         ModelState {
             inner: Mutex::new(Inner { reference, warmup_source: None, warmup, window }),
             published: Mutex::new(None),
+            published_cv: Condvar::new(),
             generation: AtomicU64::new(0),
             spec,
         }
@@ -135,16 +139,30 @@ impl ModelState {
     }
 
     /// Copies the state out under the lock (a memcpy of the window; serialising happens outside).
-    pub fn snapshot(&self) -> ModelSnapshot {
+    ///
+    /// A window handed out for scoring is in neither the window nor the published report until its
+    /// scores are published, so the copy waits (holding off new batches, not scoring) until every
+    /// emitted window is published: otherwise a crash after the snapshot would lose that window.
+    /// `None` if scoring does not catch up within `wait`.
+    pub fn snapshot(&self, wait: Duration) -> Option<ModelSnapshot> {
         let inner = lock(&self.inner);
+        let emitted = inner.window.as_ref().map_or(0, Window::emitted);
+        let deadline = std::time::Instant::now() + wait;
+        let mut published = lock(&self.published);
+        while published.as_ref().map_or(0, |p| p.seq) < emitted {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            published = self.published_cv.wait_timeout(published, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        let latest = published.as_ref().map(|r| r.as_ref().clone());
+        drop(published);
         let file_reference = inner.warmup_source.is_none().then(|| inner.reference.as_ref().map(|r| r.digest()));
-        ModelSnapshot {
+        Some(ModelSnapshot {
             shape: self.shape(file_reference.flatten()),
             warmup_source: inner.warmup_source.as_ref().map(|w| w.as_ref().clone()),
             warmup: inner.warmup.clone(),
             window: inner.window.clone(),
-            latest: self.latest().map(|r| r.as_ref().clone()),
-        }
+            latest,
+        })
     }
 
     /// Continues from a snapshot: refits a warmup reference, takes the window back, republishes the
@@ -284,6 +302,7 @@ impl ModelState {
         metrics.scoring_seconds.get_or_create(&ml).observe(report.scoring_seconds);
         metrics.last_window.get_or_create(&ml).set(report.completed_at);
         *published = Some(Arc::new(report));
+        self.published_cv.notify_all();
         true
     }
 }

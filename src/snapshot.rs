@@ -65,17 +65,25 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     File::open(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?.sync_all()
 }
 
-/// Copies every model's state (each under its own lock, briefly).
-pub fn take(state: &AppState) -> Snapshot {
-    Snapshot {
-        taken_at: unix_now(),
-        models: state.models.iter().map(|(name, m)| (name.clone(), m.snapshot())).collect(),
+/// Longest a snapshot waits for windows being scored to be published.
+const SCORING_WAIT: Duration = Duration::from_secs(10);
+
+/// Copies every model's state (each under its own lock, briefly). Fails if some model's scoring did
+/// not catch up within [`SCORING_WAIT`]; the previous snapshot then stays in place.
+pub fn take(state: &AppState) -> io::Result<Snapshot> {
+    let mut models = BTreeMap::new();
+    for (name, m) in &state.models {
+        let snap = m.snapshot(SCORING_WAIT).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::TimedOut, format!("model {name:?}: windows still being scored"))
+        })?;
+        models.insert(name.clone(), snap);
     }
+    Ok(Snapshot { taken_at: unix_now(), models })
 }
 
 /// Writes the snapshot of `state` to `<dir>/snapshot.bin`.
 pub fn write(state: &AppState, dir: &Path) -> io::Result<usize> {
-    let bytes = encode(&take(state));
+    let bytes = encode(&take(state)?);
     write_atomically(&dir.join(FILE), &bytes)?;
     Ok(bytes.len())
 }

@@ -103,6 +103,11 @@ impl Window {
         self.rows
     }
 
+    /// Sequence number of the last window handed out for scoring (0: none yet).
+    pub fn emitted(&self) -> u64 {
+        self.next_seq - 1
+    }
+
     /// Whether a restored window fits this configuration and reference: same size and step, one
     /// column per feature of the reference's kind, every column `rows` long, counts consistent.
     pub fn fits(&self, size: usize, step: usize, reference: &Reference) -> bool {
