@@ -43,6 +43,37 @@ pub enum Command {
         #[arg(long)]
         duration: Option<u64>,
     },
+    /// Drive /ingest of a running sidecar for a while; report throughput, latency and its memory.
+    Load {
+        /// The sidecar's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:9184")]
+        target: String,
+        #[arg(long, default_value = "demo-churn")]
+        model: String,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Rows per request.
+        #[arg(long, default_value_t = 1000)]
+        rows: usize,
+        /// Seconds between report lines.
+        #[arg(long, default_value_t = 10)]
+        report_every: u64,
+        /// Seconds of warm-up before RSS growth is measured.
+        #[arg(long, default_value_t = 60)]
+        warmup: u64,
+        /// The sidecar's process id, to report its resident memory.
+        #[arg(long)]
+        pid: Option<u32>,
+        /// Environment variable holding the bearer token, if the sidecar requires one.
+        #[arg(long)]
+        token_env: Option<String>,
+        /// Write the summary (with every interval) as JSON here.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Validate a config and load its references, then print what would be monitored.
     Check {
         #[arg(long)]
@@ -99,6 +130,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo { listen, rate, duration } => crate::demo::run(listen, rate, duration).await,
+        Command::Load { target, model, duration, concurrency, rows, report_every, warmup, pid, token_env, output } => {
+            let token = match token_env {
+                Some(var) => Some(std::env::var(&var).with_context(|| format!("{var} is not set"))?),
+                None => None,
+            };
+            let summary = crate::load::run(crate::load::LoadOptions {
+                target: target.trim_end_matches('/').to_owned(),
+                model,
+                duration: std::time::Duration::from_secs(duration),
+                concurrency: concurrency.max(1),
+                rows: rows.max(1),
+                report_every: std::time::Duration::from_secs(report_every.max(1)),
+                pid,
+                token,
+                warmup: std::time::Duration::from_secs(warmup),
+            })
+            .await?;
+            let json = serde_json::to_string_pretty(&summary)?;
+            if let Some(path) = output {
+                std::fs::write(&path, &json).with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            println!(
+                "requests {} errors {} rows/s {:.0} p50 {:.2} ms p99 {:.2} ms rss growth after warm-up {}",
+                summary.requests,
+                summary.errors,
+                summary.rows_per_s,
+                summary.p50_ms,
+                summary.p99_ms,
+                summary.rss_growth_after_warmup.map_or("-".into(), |g| format!("{:.2} %", g * 100.0))
+            );
+            Ok(())
+        }
         Command::Check { config } => {
             let config = load_config(config.as_ref())?;
             let state = AppState::build(&config)?;

@@ -4,7 +4,8 @@
 //! # Layout
 //! Dependencies point down this list: HTTP and CLI on top, pure statistics and kernels at the bottom.
 //!
-//! - [`cli`]: the `driftwatch` subcommands (`serve`, `demo`, `check`), argument parsing only.
+//! - [`cli`]: the `driftwatch` subcommands (`serve`, `demo`, `check`, `load`), argument parsing only.
+//! - [`load`]: the `load` subcommand, a load generator that reports throughput, latency and RSS.
 //! - [`demo`]: streams the embedded demo dataset into a running server with drift injected over time.
 //! - [`server`]: `app(state) -> Router`, the handlers, `run(listener, shutdown)`.
 //! - [`alertmanager`]: the Alertmanager webhook payload received on `POST /alertmanager`.
@@ -34,6 +35,7 @@ pub mod engine;
 pub mod error;
 pub mod ingest;
 pub mod kernels;
+pub mod load;
 pub mod metrics;
 pub mod policy;
 pub mod reference;

@@ -3,12 +3,14 @@
 //! driftwatch asks the retrain receiver to retrain the alert's model — exactly once, though
 //! Alertmanager re-sends the group.
 
+#[path = "support/process.rs"]
+mod process;
 #[path = "support/receiver.rs"]
 mod receiver;
 #[path = "support/server.rs"]
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,18 +19,7 @@ use driftwatch::server::AppState;
 use receiver::Receiver;
 use serde_json::json;
 
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use process::{Guard, free_port};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_alertmanager_delivers_a_firing_alert_that_becomes_one_retrain_request() {

@@ -3,7 +3,10 @@
 //! and what is lost is at most what was accepted since the last periodic snapshot. A SIGTERM loses
 //! nothing. Also: /metrics on a separate listener.
 
-use std::process::{Child, Command, Stdio};
+#[path = "support/process.rs"]
+mod process;
+
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,23 +14,11 @@ use driftwatch::drift::{self, Method, NumericReference};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_driftwatch");
 const WINDOW: usize = 2000;
 const BATCH: usize = 100;
 const SNAPSHOT_INTERVAL: f64 = 0.2;
 
-struct Sidecar(Child);
-
-impl Drop for Sidecar {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use process::{Guard, free_port, start_binary};
 
 /// The i-th sample ever sent: a deterministic spread, shifted up in every third window so windows
 /// differ.
@@ -57,23 +48,18 @@ fn setup(snapshot_interval: f64, extra_server: &str) -> tempfile::TempDir {
     dir
 }
 
-async fn start(dir: &std::path::Path, port: u16) -> Sidecar {
-    let child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(dir.join("m.toml"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir.join("data"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-        assert!(Instant::now() < deadline, "driftwatch never came up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Sidecar(child)
+async fn start(dir: &std::path::Path, port: u16) -> Guard {
+    let (config, data, listen) = (dir.join("m.toml"), dir.join("data"), format!("127.0.0.1:{port}"));
+    let args = [
+        "serve".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--listen".as_ref(),
+        listen.as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+    ];
+    start_binary(&args, port, "/healthz").await
 }
 
 async fn post(client: &reqwest::Client, port: u16, from: usize) -> Result<Value, reqwest::Error> {

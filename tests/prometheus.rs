@@ -1,29 +1,19 @@
 //! A real Prometheus (Debian's `prometheus` package, started on loopback) scrapes the sidecar; the
 //! drift scores read back through its HTTP API must be the values the sidecar computed.
 
+#[path = "support/process.rs"]
+mod process;
 #[path = "support/server.rs"]
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::*;
 
-/// Kills the child on drop, so a failing assertion doesn't leave Prometheus running.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use process::{Guard, free_port};
 
 async fn query(client: &reqwest::Client, prom: &str, q: &str) -> Vec<Value> {
     let url = format!("http://{prom}/api/v1/query");

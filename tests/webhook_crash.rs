@@ -2,6 +2,8 @@
 //! directory; bring the receiver up: every request arrives, with its original idempotency key and
 //! body, within 10 seconds of the restart. The sidecar is the real binary.
 
+#[path = "support/process.rs"]
+mod process;
 #[path = "support/receiver.rs"]
 mod receiver;
 #[path = "support/server.rs"]
@@ -9,44 +11,25 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use receiver::Receiver;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_driftwatch");
+use process::{Guard, free_port, start_binary};
 
-struct Sidecar(Child);
-
-impl Drop for Sidecar {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn start(dir: &Path, port: u16) -> Sidecar {
-    let child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(dir.join("churn.toml"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir.join("data"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !client.get(format!("http://127.0.0.1:{port}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
-        assert!(Instant::now() < deadline, "driftwatch never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Sidecar(child)
+async fn start(dir: &Path, port: u16) -> Guard {
+    let (config, data, listen) = (dir.join("churn.toml"), dir.join("data"), format!("127.0.0.1:{port}"));
+    let args = [
+        "serve".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--listen".as_ref(),
+        listen.as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+    ];
+    start_binary(&args, port, "/readyz").await
 }
 
 /// Outbox entries on disk: idempotency key → body.

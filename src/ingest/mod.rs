@@ -40,6 +40,16 @@ impl Format {
     }
 }
 
+/// Decodes a body for `spec`: everything `/ingest` does before it touches state. The fuzz targets
+/// (`tests/fuzz`) drive this.
+pub fn decode(spec: &ModelSpec, format: Format, body: &[u8]) -> Result<Batch, ApiError> {
+    match format {
+        Format::Json => json::to_batch(spec, json::parse(body)?),
+        Format::Ndjson => ndjson::to_batch(spec, body),
+        Format::ArrowStream => arrow::to_batch(spec, body),
+    }
+}
+
 fn unsupported(what: &str) -> ApiError {
     ApiError::Invalid {
         status: axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,

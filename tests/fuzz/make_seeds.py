@@ -1,0 +1,85 @@
+"""Writes the fuzz targets' seed corpora (corpus/<target>/): valid bodies for the embedded demo model
+in every format, plus near-misses, so libFuzzer starts from inputs that reach deep into the decoders.
+Requires pyarrow for the Arrow seeds: pip install pyarrow && python3 tests/fuzz/make_seeds.py"""
+
+import io
+import json
+import pathlib
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+HERE = pathlib.Path(__file__).parent
+
+
+def write(target, name, data):
+    d = HERE / "corpus" / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+
+
+cols = {
+    "age": [31, 45, None, 29],
+    "tenure_months": [1, 12, 30, 7],
+    "monthly_charges": [70.5, 20.25, 99.99, None],
+    "support_calls": [0, 2, 1, 5],
+    "plan": ["basic", "premium", None, "standard"],
+    "region": ["south", "north", "east", "west"],
+}
+rows = [{k: v[i] for k, v in cols.items()} for i in range(4)]
+
+write("ingest_json", "columnar.json", json.dumps({"model": "demo-churn", "features": cols}))
+write("ingest_json", "rows.json", json.dumps({"model": "demo-churn", "rows": rows}))
+write("ingest_json", "mismatch.json", json.dumps({"model": "demo-churn", "features": {"age": [1, 2], "plan": ["a"]}}))
+write("ingest_json", "duplicate.json", '{"model":"demo-churn","features":{"age":[1],"age":[2]}}')
+write("ingest_json", "nested.json", '{"model":"demo-churn","features":{"age":[[[[1]]]]}}')
+
+write("ingest_ndjson", "rows.ndjson", "\n".join(json.dumps(r) for r in rows) + "\n")
+write("ingest_ndjson", "crlf.ndjson", "\r\n".join(json.dumps(r) for r in rows) + "\r\n\r\n")
+write("ingest_ndjson", "bad-line.ndjson", json.dumps(rows[0]) + '\n{"age":\n')
+
+table = pa.table(
+    {
+        "age": pa.array(cols["age"], pa.int64()),
+        "tenure_months": pa.array(cols["tenure_months"], pa.int32()),
+        "monthly_charges": pa.array(cols["monthly_charges"], pa.float64()),
+        "support_calls": pa.array(cols["support_calls"], pa.uint8()),
+        "plan": pa.array(cols["plan"], pa.string()),
+        "region": pa.array(cols["region"], pa.large_string()),
+    }
+)
+buf = io.BytesIO()
+with ipc.new_stream(buf, table.schema) as w:
+    w.write_table(table, max_chunksize=2)
+stream = buf.getvalue()
+write("ingest_arrow", "valid.arrows", stream)
+write("ingest_arrow", "truncated.arrows", stream[: len(stream) // 2])
+buf = io.BytesIO()
+with ipc.new_stream(buf, pa.schema([("age", pa.float32())])) as w:
+    pass
+write("ingest_arrow", "schema-only.arrows", buf.getvalue())
+
+alert = {
+    "status": "firing",
+    "labels": {"alertname": "DataDriftDetected", "model_name": "demo-churn", "severity": "warning"},
+    "annotations": {"summary": "drift"},
+    "startsAt": "2026-12-01T10:00:00Z",
+    "endsAt": "0001-01-01T00:00:00Z",
+    "generatorURL": "http://prometheus:9090/graph",
+    "fingerprint": "c0ffee0123456789",
+}
+payload = {
+    "version": "4",
+    "groupKey": '{}:{alertname="DataDriftDetected"}',
+    "truncatedAlerts": 0,
+    "status": "firing",
+    "receiver": "driftwatch",
+    "groupLabels": {"alertname": "DataDriftDetected"},
+    "commonLabels": alert["labels"],
+    "commonAnnotations": alert["annotations"],
+    "externalURL": "http://alertmanager:9093",
+    "alerts": [alert, dict(alert, status="resolved", fingerprint="deadbeef00000000")],
+}
+write("alertmanager", "firing.json", json.dumps(payload))
+write("alertmanager", "version3.json", json.dumps(dict(payload, version="3")))
+write("alertmanager", "no-alertname.json", json.dumps(dict(payload, alerts=[dict(alert, labels={})])))
