@@ -263,6 +263,16 @@ fn corpus() -> Vec<Case> {
     let mut flipped = valid.clone();
     flipped[8..40].copy_from_slice(&[0xff; 32]);
     c.push(arrow("Arrow stream with a corrupted schema message", flipped, 400));
+    c.push(arrow(
+        "Arrow stream on which polars' reader panics (found by fuzzing)",
+        include_bytes!("fuzz/corpus/ingest_arrow/polars-panic-chunks-rs-27.arrows").to_vec(),
+        400,
+    ));
+    c.push(arrow(
+        "Arrow stream that made polars allocate petabytes and abort (found by fuzzing)",
+        include_bytes!("fuzz/corpus/ingest_arrow/polars-petabyte-allocation.arrows").to_vec(),
+        400,
+    ));
     c.push(json_case("two JSON objects back to back", r#"{"model":"m","features":{"x":[1]}}{"model":"m"}"#, 400));
     c
 }

@@ -11,13 +11,20 @@ use crate::drift::FeatureKind;
 use crate::error::ApiError;
 use crate::reference::ModelSpec;
 
+fn invalid(msg: String) -> ApiError {
+    ApiError::bad_request("invalid_arrow", Some("body"), format!("invalid Arrow IPC stream: {msg}"))
+}
+
+/// polars panics on some malformed streams instead of returning an error (found by the
+/// `ingest_arrow` fuzz target: an unwrap in `RecordBatch` → `DataFrame`), so the whole decode runs
+/// under `catch_unwind`: a bad body is a 400, never a dead request task.
 pub fn to_batch(spec: &ModelSpec, body: &[u8]) -> Result<Batch, ApiError> {
-    let invalid =
-        |msg: String| ApiError::bad_request("invalid_arrow", Some("body"), format!("invalid Arrow IPC stream: {msg}"));
-    // A malformed stream must not take the request task down with it, whatever the reader does.
-    let frame = catch_unwind(AssertUnwindSafe(|| IpcStreamReader::new(Cursor::new(body)).finish()))
-        .map_err(|_| invalid("unreadable".into()))?
-        .map_err(|e| invalid(e.to_string()))?;
+    catch_unwind(AssertUnwindSafe(|| decode(spec, body))).unwrap_or_else(|_| Err(invalid("unreadable".into())))
+}
+
+fn decode(spec: &ModelSpec, body: &[u8]) -> Result<Batch, ApiError> {
+    super::arrow_guard::check_stream(body).map_err(invalid)?;
+    let frame = IpcStreamReader::new(Cursor::new(body)).finish().map_err(|e| invalid(e.to_string()))?;
     let mut builder = BatchBuilder::new(spec);
     for column in frame.columns() {
         let name = column.name().as_str();

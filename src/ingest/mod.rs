@@ -3,6 +3,7 @@
 //! the offending field; none touches model state.
 
 pub mod arrow;
+mod arrow_guard;
 pub mod json;
 pub mod ndjson;
 
