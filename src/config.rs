@@ -73,6 +73,9 @@ pub struct RawRetrain {
     /// Fire on these features drifting (any of them) instead of on `model_drift_detected`.
     #[serde(default)]
     pub features: Vec<String>,
+    /// What may start a retrain: "drift" (this sidecar's windows), "alert" (Alertmanager).
+    #[serde(default = "default_triggers")]
+    pub triggers: Vec<crate::webhook::Trigger>,
     pub secret_env: Option<String>,
     pub secret_file: Option<PathBuf>,
     pub bearer_token_env: Option<String>,
@@ -96,6 +99,9 @@ pub struct RawAlertmanager {
     pub bearer_token_file: Option<PathBuf>,
 }
 
+fn default_triggers() -> Vec<crate::webhook::Trigger> {
+    vec![crate::webhook::Trigger::Drift, crate::webhook::Trigger::Alert]
+}
 fn default_for_windows() -> u64 {
     1
 }
@@ -369,6 +375,7 @@ pub struct RetrainConfig {
     pub max_per_hour: u32,
     /// Empty: fire on `model_drift_detected`; else on any of these features drifting.
     pub features: Vec<String>,
+    pub triggers: Vec<crate::webhook::Trigger>,
     #[serde(skip)]
     pub secret: Option<Secret>,
     /// Extra request headers (a bearer token among them); only their names are shown.
@@ -416,6 +423,9 @@ fn validate_retrain(r: RawRetrain, base: &Base, err: &mut dyn FnMut(&str, String
     }
     if !in_range(r.cooldown_seconds, 0.0, 30.0 * 86400.0) {
         bad("cooldown_seconds", format!("must be between 0 and 2592000, got {}", r.cooldown_seconds), err);
+    }
+    if r.triggers.is_empty() {
+        bad("triggers", "name at least one of \"drift\", \"alert\"".into(), err);
     }
     if !(1..=3600).contains(&r.max_per_hour) {
         bad("max_per_hour", format!("must be between 1 and 3600, got {}", r.max_per_hour), err);
@@ -465,6 +475,7 @@ fn validate_retrain(r: RawRetrain, base: &Base, err: &mut dyn FnMut(&str, String
         cooldown_seconds: r.cooldown_seconds,
         max_per_hour: r.max_per_hour as u32,
         features: r.features,
+        triggers: r.triggers,
         signed: secret.is_some(),
         secret,
         header_names: headers.iter().map(|(n, _)| n.clone()).collect(),

@@ -90,6 +90,7 @@ mod tests {
             cooldown_seconds,
             max_per_hour,
             features: vec![],
+            triggers: vec![crate::webhook::Trigger::Drift, crate::webhook::Trigger::Alert],
             secret: None,
             headers: vec![],
             header_names: vec![],

@@ -54,6 +54,8 @@ pub enum AlertAction {
     Cooldown,
     RateLimited,
     NoRetrainConfig,
+    /// The model's `retrain.triggers` does not include "alert".
+    TriggerDisabled,
 }
 
 impl AlertAction {
@@ -64,6 +66,7 @@ impl AlertAction {
             AlertAction::Cooldown => "cooldown",
             AlertAction::RateLimited => "rate_limited",
             AlertAction::NoRetrainConfig => "no_retrain_config",
+            AlertAction::TriggerDisabled => "trigger_disabled",
         }
     }
 }
@@ -128,6 +131,9 @@ impl Retrainer {
     /// drifted window tries again.
     pub fn on_window(&self, model: &str, report: &WindowReport, now: f64) -> Verdict {
         let Some(target) = self.targets.get(model) else { return Verdict::Wait };
+        if !target.config.triggers.contains(&Trigger::Drift) {
+            return Verdict::Wait;
+        }
         let holds = match &target.features {
             None => report.model_drift,
             Some(idx) => idx.iter().any(|&i| report.features.get(i).is_some_and(|f| f.drifted == Some(true))),
@@ -181,6 +187,9 @@ impl Retrainer {
     /// failed: the caller answers 500 so Alertmanager sends the alert again.
     pub fn on_alert(&self, model: &str, alert: AlertInfo, now: f64) -> io::Result<AlertAction> {
         let Some(target) = self.targets.get(model) else { return Ok(AlertAction::NoRetrainConfig) };
+        if !target.config.triggers.contains(&Trigger::Alert) {
+            return Ok(AlertAction::TriggerDisabled);
+        }
         // Deterministic, so a re-sent alert maps to the same key even after a restart.
         let key = key_from(&["alert", model, &alert.fingerprint, &alert.starts_at]);
         let mut state = self.lock();

