@@ -11,19 +11,15 @@ mod receiver;
 mod support;
 
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use driftwatch::config::Sources;
-use driftwatch::server::AppState;
 use receiver::Receiver;
 use serde_json::json;
 
-use process::{Guard, free_port};
+use process::{free_port, spawn_alertmanager};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_alertmanager_delivers_a_firing_alert_that_becomes_one_retrain_request() {
-    let binary = std::env::var("ALERTMANAGER_BIN").unwrap_or_else(|_| "/usr/bin/prometheus-alertmanager".into());
     let rx = Receiver::start("127.0.0.1:0", &[]).await;
     let dir = tempfile::tempdir().unwrap();
     support::write_reference(dir.path());
@@ -34,11 +30,7 @@ async fn a_real_alertmanager_delivers_a_firing_alert_that_becomes_one_retrain_re
          [model.retrain]\nurl = \"{}\"\n",
         rx.url()
     );
-    let config = Sources::from_str(&config, dir.path()).unwrap().validate().unwrap();
-    let state = Arc::new(AppState::build(&config).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sidecar = listener.local_addr().unwrap();
-    tokio::spawn(driftwatch::server::run(listener, state.clone(), std::future::pending()));
+    let (state, sidecar) = support::serve_on_loopback(&config, dir.path()).await;
 
     let am = format!("127.0.0.1:{}", free_port());
     let am_config = format!(
@@ -54,17 +46,7 @@ async fn a_real_alertmanager_delivers_a_firing_alert_that_becomes_one_retrain_re
         .status()
         .expect("amtool (Debian's prometheus-alertmanager) is installed");
     assert!(status.success());
-    let _am = Guard(
-        Command::new(&binary)
-            .arg(format!("--config.file={}", dir.path().join("alertmanager.yml").display()))
-            .arg(format!("--storage.path={}", dir.path().join("am-data").display()))
-            .arg(format!("--web.listen-address={am}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus-alertmanager is installed"),
-    );
+    let _am = spawn_alertmanager(&dir.path().join("alertmanager.yml"), dir.path(), &am);
 
     let client = reqwest::Client::new();
     let alert = json!([{

@@ -13,14 +13,11 @@ mod receiver;
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use driftwatch::config::Sources;
-use driftwatch::server::AppState;
-use process::{Guard, free_port};
+use process::{free_port, spawn_alertmanager, spawn_prometheus};
 use receiver::Receiver;
 use serde_json::{Value, json};
 
@@ -70,11 +67,7 @@ async fn drift_alert_reaches_alertmanager_then_driftwatch_then_one_retrain_reque
          [model.retrain]\nurl = \"{}\"\ntriggers = [\"alert\"]\n",
         rx.url()
     );
-    let config = Sources::from_str(&config, dir.path()).unwrap().validate().unwrap();
-    let state = Arc::new(AppState::build(&config).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sidecar = listener.local_addr().unwrap();
-    tokio::spawn(driftwatch::server::run(listener, state.clone(), std::future::pending()));
+    let (_state, sidecar) = support::serve_on_loopback(&config, dir.path()).await;
 
     // Alertmanager with deploy/'s routes, receivers pointed at loopback.
     let am = format!("127.0.0.1:{}", free_port());
@@ -84,17 +77,7 @@ async fn drift_alert_reaches_alertmanager_then_driftwatch_then_one_retrain_reque
         .replace("/etc/alertmanager/secrets", secrets.to_str().unwrap())
         .replace("smtp.example.org:587", "127.0.0.1:9");
     std::fs::write(dir.path().join("alertmanager.yml"), am_config).unwrap();
-    let _am = Guard(
-        Command::new(std::env::var("ALERTMANAGER_BIN").unwrap_or_else(|_| "/usr/bin/prometheus-alertmanager".into()))
-            .arg(format!("--config.file={}", dir.path().join("alertmanager.yml").display()))
-            .arg(format!("--storage.path={}", dir.path().join("am-data").display()))
-            .arg(format!("--web.listen-address={am}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus-alertmanager is installed"),
-    );
+    let _am = spawn_alertmanager(&dir.path().join("alertmanager.yml"), dir.path(), &am);
 
     // Prometheus with deploy/'s config and rules, at deploy/'s scrape and evaluation intervals.
     let prom = format!("127.0.0.1:{}", free_port());
@@ -105,16 +88,7 @@ async fn drift_alert_reaches_alertmanager_then_driftwatch_then_one_retrain_reque
         .replace("alertmanager:9093", &am)
         .replace("localhost:9090", &prom);
     std::fs::write(dir.path().join("prometheus.yml"), prom_config).unwrap();
-    let _prom = Guard(
-        Command::new(std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into()))
-            .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("prom-data").display()))
-            .arg(format!("--web.listen-address={prom}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus is installed"),
-    );
+    let _prom = spawn_prometheus(&dir.path().join("prometheus.yml"), dir.path(), &prom);
 
     // A model server posting 50 rows every 250 ms: a 200-row window a second.
     let drifted = Arc::new(AtomicBool::new(false));

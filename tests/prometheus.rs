@@ -6,14 +6,13 @@ mod process;
 #[path = "support/server.rs"]
 mod support;
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::*;
 
-use process::{Guard, free_port};
+use process::{free_port, spawn_prometheus};
 
 async fn query(client: &reqwest::Client, prom: &str, q: &str) -> Vec<Value> {
     let url = format!("http://{prom}/api/v1/query");
@@ -36,7 +35,6 @@ async fn wait_for(client: &reqwest::Client, prom: &str, q: &str, want_at_least: 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_scores_the_sidecar_computed() {
-    let binary = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into());
     let (dir, state) = setup(BASIC_CONFIG);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sidecar = listener.local_addr().unwrap();
@@ -50,17 +48,7 @@ async fn prometheus_scrapes_the_scores_the_sidecar_computed() {
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: driftwatch\n    static_configs:\n      - targets: ['{sidecar}']\n"
     );
     std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
-    let child = Command::new(&binary)
-        .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-        .arg(format!("--web.listen-address={prom}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start {binary:?} ({e}): install Debian's prometheus package (tests/run.sh does)")
-        });
-    let _guard = Guard(child);
+    let _guard = spawn_prometheus(&dir.path().join("prometheus.yml"), dir.path(), &prom);
 
     // A drifted window, ingested over the real socket.
     let client = reqwest::Client::new();

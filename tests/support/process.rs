@@ -36,3 +36,32 @@ pub async fn start_binary(args: &[&std::ffi::OsStr], port: u16, probe: &str) -> 
     }
     guard
 }
+
+/// Debian's Alertmanager on `listen` with clustering off, state under `dir`.
+pub fn spawn_alertmanager(config: &std::path::Path, dir: &std::path::Path, listen: &str) -> Guard {
+    let binary = std::env::var("ALERTMANAGER_BIN").unwrap_or_else(|_| "/usr/bin/prometheus-alertmanager".into());
+    let child = Command::new(&binary)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", dir.join("am-data").display()))
+        .arg(format!("--web.listen-address={listen}"))
+        .arg("--cluster.listen-address=")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {binary:?} ({e}): install Debian's prometheus-alertmanager"));
+    Guard(child)
+}
+
+/// Debian's Prometheus on `listen`, TSDB under `dir`.
+pub fn spawn_prometheus(config: &std::path::Path, dir: &std::path::Path, listen: &str) -> Guard {
+    let binary = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into());
+    let child = Command::new(&binary)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("prom-data").display()))
+        .arg(format!("--web.listen-address={listen}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {binary:?} ({e}): install Debian's prometheus (tests/run.sh does)"));
+    Guard(child)
+}

@@ -96,3 +96,13 @@ pub fn sample(exposition: &str, name: &str, labels: &[(&str, &str)]) -> Option<f
         all.then(|| value.parse().ok()).flatten()
     })
 }
+
+/// Builds the app from `config` (paths relative to `dir`) and serves it on a loopback port until the
+/// test ends, with webhook delivery and snapshots running as in `driftwatch serve`.
+pub async fn serve_on_loopback(config: &str, dir: &Path) -> (Arc<AppState>, std::net::SocketAddr) {
+    let state = state_with(config, dir);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(driftwatch::server::run(listener, state.clone(), std::future::pending()));
+    (state, addr)
+}
