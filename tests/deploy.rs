@@ -1,7 +1,9 @@
 //! deploy/ checked by the tools its users run: `promtool check config` / `check rules` /
 //! `test rules` (every alert and recording rule must appear in a unit test), `amtool check-config`
 //! and one `amtool config routes test` assertion per route, and the generated SLO rules must be what
-//! their generator writes.
+//! their generator writes. The core Kubernetes manifests pass `kubernetes-validate --strict`, the
+//! driftwatch config in the ConfigMap validates, and `docker-compose config -q` accepts the compose
+//! file.
 
 use std::path::Path;
 use std::process::Command;
@@ -134,4 +136,42 @@ fn alertmanager_config_passes_amtool_and_routes_as_designed() {
         .status()
         .unwrap();
     assert!(!wrong.success());
+}
+
+#[test]
+fn kubernetes_manifests_pass_kubernetes_validate_strict() {
+    for f in ["configmap", "secret", "deployment", "service", "hpa"] {
+        let path = format!("deploy/kubernetes/{f}.yaml");
+        // As a module: a console script installed by pip may not be on PATH (pyenv shims).
+        let out = run("python3", &["-m", "kubernetes_validate", "--strict", &path]);
+        assert!(out.contains("passed"), "{out}");
+    }
+}
+
+#[test]
+fn the_configmaps_driftwatch_config_validates() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let yaml = std::fs::read_to_string(root.join("deploy/kubernetes/configmap.yaml")).unwrap();
+    let toml: String = yaml
+        .split_once("churn.toml: |\n")
+        .unwrap()
+        .1
+        .lines()
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["ingest-token", "alertmanager-token", "webhook-secret"] {
+        std::fs::write(dir.path().join(name), "s3cret\n").unwrap();
+    }
+    let toml = toml.replace("/etc/driftwatch-secrets/", &format!("{}/", dir.path().display()));
+    let config = driftwatch::config::Sources::from_str(&toml, dir.path()).unwrap().validate().unwrap();
+    assert_eq!(config.models[0].name, "churn");
+    assert!(config.models[0].retrain.as_ref().is_some_and(|r| r.signed && r.for_windows == 3));
+    assert!(config.alertmanager.is_some());
+}
+
+#[test]
+fn compose_file_passes_docker_compose_config() {
+    run("docker-compose", &["-f", "deploy/docker-compose.monitoring.yml", "config", "-q"]);
 }

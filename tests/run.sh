@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
 # Runs every test of driftwatch. Installs what the integration tests need first: Debian's
-# `prometheus` (a real server that scrapes the sidecar in tests/prometheus.rs) and
-# `prometheus-alertmanager` (delivers alerts to the sidecar in tests/alertmanager.rs).
+# `prometheus` (a real server that scrapes the sidecar in tests/prometheus.rs),
+# `prometheus-alertmanager` (delivers alerts to the sidecar in tests/alertmanager.rs) and
+# `docker-compose`, and kubernetes-validate from PyPI (tests/deploy.rs checks deploy/ with them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 [ -x /usr/bin/prometheus-alertmanager ] && command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"
     echo "installing Debian's ${missing[*]} for the integration tests" >&2
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! python3 -c "import kubernetes_validate" >/dev/null 2>&1; then
+    echo "installing kubernetes-validate (PyPI) for tests/deploy.rs" >&2
+    python3 -m pip install -q kubernetes-validate
 fi
 
 # Outside the clone so repeated runs are incremental.
