@@ -23,6 +23,7 @@
 //! - [`reference`]: reading references with polars, resolving features, fitting them.
 //! - [`drift`]: PSI, KS, chi-squared, Wasserstein, Jensen–Shannon and the multiple-testing decision, as
 //!   pure functions over slices.
+//! - [`durable`]: crash-safe file writes (write, fsync, rename, fsync the directory).
 //! - [`kernels`]: the shared hot loops (branch-free binning, galloping search).
 
 pub mod alertmanager;
@@ -31,6 +32,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod drift;
+pub mod durable;
 pub mod engine;
 pub mod error;
 pub mod ingest;

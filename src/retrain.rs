@@ -2,18 +2,19 @@
 //! and every configured firing alert is put to the model's policy, and a `Request` verdict becomes a
 //! [`RetrainRequest`] per URL, made durable before this returns. The policy state (cooldowns, hourly
 //! counts, alerts already acted on) is persisted to `<data-dir>/policy.json` after every change, with
-//! the same write-fsync-rename as the outbox, so a restart neither forgets a cooldown nor re-acts on an
+//! the same write-fsync-rename as the outbox ([`crate::durable`]), so a restart neither forgets a cooldown nor re-acts on an
 //! alert Alertmanager re-sends.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::RetrainConfig;
+use crate::durable::write_atomically;
 use crate::engine::WindowReport;
 use crate::metrics::{DecisionLabels, Metrics};
 use crate::policy::{PolicyState, Verdict};
@@ -69,17 +70,6 @@ impl AlertAction {
             AlertAction::TriggerDisabled => "trigger_disabled",
         }
     }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    File::open(path.parent().unwrap_or(Path::new(".")))?.sync_all()
 }
 
 impl Retrainer {

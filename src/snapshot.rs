@@ -11,14 +11,15 @@
 //! Encoding: postcard (serde, compact, NaN-safe, which JSON is not), behind a magic and version.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::durable::write_atomically;
 use crate::engine::{ModelSnapshot, unix_now};
 use crate::server::AppState;
 
@@ -49,20 +50,6 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
 pub fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
     let body = bytes.strip_prefix(MAGIC.as_slice()).ok_or("not a driftwatch snapshot (bad magic)")?;
     postcard::from_bytes(body).map_err(|e| format!("corrupt snapshot: {e}"))
-}
-
-/// Writes `bytes` to `path` so that after a crash the file holds either the old or the new content.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    File::open(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?.sync_all()
 }
 
 /// Longest a snapshot waits for windows being scored to be published.

@@ -6,14 +6,16 @@
 //! receiver needs to make it exactly once.
 
 use std::collections::HashSet;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use prometheus_client::metrics::gauge::Gauge;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use crate::durable::{sync_dir, write_atomically};
 
 /// One request to one URL, exactly as it will be sent on every attempt.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,10 +36,6 @@ pub struct Outbox {
     gauge: Gauge,
     tx: UnboundedSender<Entry>,
     rx: Mutex<Option<UnboundedReceiver<Entry>>>,
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 /// Ids become file names: keep them to a safe alphabet.
@@ -103,15 +101,8 @@ impl Outbox {
         if pending.contains(&entry.id) {
             return Ok(false);
         }
-        let tmp = self.dir.join(format!("{}.tmp", entry.id));
         let path = self.dir.join(format!("{}.json", entry.id));
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&serde_json::to_vec(&entry).expect("an entry serialises"))?;
-            f.sync_all()?;
-        }
-        fs::rename(&tmp, &path)?;
-        sync_dir(&self.dir)?;
+        write_atomically(&path, &serde_json::to_vec(&entry).expect("an entry serialises"))?;
         pending.insert(entry.id.clone());
         self.gauge.set(pending.len() as i64);
         drop(pending);
