@@ -45,14 +45,7 @@ pub struct Alert {
 
 /// Parses and checks a payload; errors name the field (`alerts[0].labels`).
 pub fn parse(body: &[u8]) -> Result<Payload, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    let payload: Payload = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { None } else { Some(path.as_str()) };
-        let inner = e.into_inner();
-        crate::ingest::json_error(&inner, field, format!("invalid Alertmanager payload: {inner}"))
-    })?;
-    de.end().map_err(|e| crate::ingest::json_error(&e, None, format!("invalid Alertmanager payload: {e}")))?;
+    let payload: Payload = crate::ingest::parse_json(body, "invalid Alertmanager payload")?;
     if payload.version != "4" {
         return Err(ApiError::bad_request(
             "invalid_payload",

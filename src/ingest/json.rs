@@ -18,18 +18,9 @@ pub struct JsonBody {
     pub rows: Option<Vec<UniqueMap<Value>>>,
 }
 
-/// Parses the envelope; serde_path_to_error makes type errors name their path (`features.age[3]`).
+/// Parses the envelope (errors name their path, trailing data is refused).
 pub fn parse(body: &[u8]) -> Result<JsonBody, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    let parsed = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { None } else { Some(path.as_str()) };
-        let inner = e.into_inner();
-        super::json_error(&inner, field, format!("invalid JSON body: {inner}"))
-    })?;
-    // Anything after the value (`{..} xyz`, a second object) makes the body ambiguous.
-    de.end().map_err(|e| super::json_error(&e, None, format!("invalid JSON body: {e}")))?;
-    Ok(parsed)
+    super::parse_json(body, "invalid JSON body")
 }
 
 pub fn to_batch(spec: &ModelSpec, body: JsonBody) -> Result<Batch, ApiError> {

@@ -108,6 +108,21 @@ pub(crate) fn json_error(e: &serde_json::Error, field: Option<&str>, message: St
     ApiError::bad_request(reason, field, message)
 }
 
+/// Parses a whole JSON document into `T`: type errors name their path (`features.age[3]`, via
+/// serde_path_to_error), and anything after the value (`{..} xyz`, a second object) is an error, as
+/// it makes the body ambiguous. `what` starts the message ("invalid JSON body").
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let parsed = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { None } else { Some(path.as_str()) };
+        let inner = e.into_inner();
+        json_error(&inner, field, format!("{what}: {inner}"))
+    })?;
+    de.end().map_err(|e| json_error(&e, None, format!("{what}: {e}")))?;
+    Ok(parsed)
+}
+
 /// Transposes row objects into columns; keys absent from a row are missing values.
 pub(crate) fn rows_to_batch(spec: &ModelSpec, rows: Vec<UniqueMap<Value>>, row_field: &str) -> Result<Batch, ApiError> {
     let n = rows.len();
