@@ -133,28 +133,11 @@ impl AppState {
     }
 
     /// Takes one request slot, or says the sidecar is overloaded.
-    fn request_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    fn slot(&self) -> Result<Slot, ApiError> {
         let permit =
             self.request_slots.clone().try_acquire_owned().map_err(|_| ApiError::Overloaded { retry_after: 1 })?;
         self.metrics.in_flight.inc();
-        Ok(permit)
-    }
-}
-
-/// Holds a request slot for the life of a request's work (also on a blocking thread).
-struct Slot(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit, Gauge);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.1.dec();
-    }
-}
-
-type Gauge = prometheus_client::metrics::gauge::Gauge;
-
-impl AppState {
-    fn slot(&self) -> Result<Slot, ApiError> {
-        Ok(Slot(self.request_slot()?, self.metrics.in_flight.clone()))
+        Ok(Slot(permit, self.metrics.in_flight.clone()))
     }
 
     fn open_retrain(
@@ -170,8 +153,8 @@ impl AppState {
                     .into(),
             ));
         };
+        // build_with created it.
         let io = |source| StartError::DataDir { dir: dir.display().to_string(), source };
-        std::fs::create_dir_all(dir).map_err(io)?;
         let mut targets = HashMap::new();
         for (name, model) in models {
             let Some(rc) = &model.spec.config.retrain else { continue };
@@ -205,6 +188,16 @@ impl AppState {
         if let Some(d) = &self.delivery {
             d.clone().spawn();
         }
+    }
+}
+
+/// Holds a request slot for the life of a request's work (also on a blocking thread), and keeps
+/// `driftwatch_requests_in_flight` in step with it.
+struct Slot(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit, prometheus_client::metrics::gauge::Gauge);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.1.dec();
     }
 }
 
