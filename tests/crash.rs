@@ -18,7 +18,7 @@ const WINDOW: usize = 2000;
 const BATCH: usize = 100;
 const SNAPSHOT_INTERVAL: f64 = 0.2;
 
-use process::{Guard, free_port, start_binary};
+use process::{Guard, free_port, start_serve};
 
 /// The i-th sample ever sent: a deterministic spread, shifted up in every third window so windows
 /// differ.
@@ -49,17 +49,7 @@ fn setup(snapshot_interval: f64, extra_server: &str) -> tempfile::TempDir {
 }
 
 async fn start(dir: &std::path::Path, port: u16) -> Guard {
-    let (config, data, listen) = (dir.join("m.toml"), dir.join("data"), format!("127.0.0.1:{port}"));
-    let args = [
-        "serve".as_ref(),
-        "--config".as_ref(),
-        config.as_os_str(),
-        "--listen".as_ref(),
-        listen.as_ref(),
-        "--data-dir".as_ref(),
-        data.as_os_str(),
-    ];
-    start_binary(&args, port, "/healthz").await
+    start_serve(&dir.join("m.toml"), &dir.join("data"), port, "/healthz").await
 }
 
 async fn post(client: &reqwest::Client, port: u16, from: usize) -> Result<Value, reqwest::Error> {

@@ -2,43 +2,28 @@
 //! JSON error naming the problem, the process stays up, nothing is counted as ingested, and a valid
 //! batch sent afterwards scores exactly as it does on a sidecar that never saw the corpus.
 
+#[path = "support/process.rs"]
+mod process;
+
 use std::io::Cursor;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use process::{BIN, Guard, free_port, serve_args, spawn_quiet};
 
 use polars::prelude::*;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_driftwatch");
-
-struct Sidecar(Child, u16);
-
-impl Drop for Sidecar {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A sidecar on `dir`'s config with its own data directory `dir/<data>`.
-fn start(dir: &std::path::Path, data: &str) -> Sidecar {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(dir.join("m.toml"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir.join(data))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+/// A sidecar on `dir`'s config with its own data directory `dir/<data>`, and its port.
+fn start(dir: &std::path::Path, data: &str) -> (Guard, u16) {
+    let port = free_port();
+    let guard = spawn_quiet(BIN, &serve_args(&dir.join("m.toml"), &dir.join(data), port), "cargo builds it");
     let client = reqwest::blocking::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !client.get(format!("http://127.0.0.1:{port}/healthz")).send().is_ok_and(|r| r.status().is_success()) {
         assert!(Instant::now() < deadline, "driftwatch never came up");
         std::thread::sleep(Duration::from_millis(20));
     }
-    Sidecar(child, port)
+    (guard, port)
 }
 
 fn setup() -> tempfile::TempDir {
@@ -353,21 +338,12 @@ fn every_hostile_request_gets_a_json_4xx_and_changes_nothing() {
     assert!(metrics.contains("driftwatch_samples_ingested_total{model_name=\"m\"} 0"), "{metrics}");
 
     // The same valid batch on this sidecar and on one that never saw the corpus.
-    let after: Value = client
-        .post(format!("http://127.0.0.1:{}/ingest", sidecar.1))
-        .json(&valid_batch())
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let post_valid = |port: u16| -> Value {
+        client.post(format!("http://127.0.0.1:{port}/ingest")).json(&valid_batch()).send().unwrap().json().unwrap()
+    };
+    let after = post_valid(sidecar.1);
     let fresh = start(dir.path(), "data-fresh");
-    let clean: Value = client
-        .post(format!("http://127.0.0.1:{}/ingest", fresh.1))
-        .json(&valid_batch())
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let clean = post_valid(fresh.1);
     assert_eq!(after["windows_scored"], 1, "{after}");
     assert_eq!(scores(&after), scores(&clean));
 }

@@ -16,20 +16,10 @@ use std::time::{Duration, Instant};
 use receiver::Receiver;
 use serde_json::{Value, json};
 
-use process::{Guard, free_port, start_binary};
+use process::{Guard, free_port, start_serve};
 
 async fn start(dir: &Path, port: u16) -> Guard {
-    let (config, data, listen) = (dir.join("churn.toml"), dir.join("data"), format!("127.0.0.1:{port}"));
-    let args = [
-        "serve".as_ref(),
-        "--config".as_ref(),
-        config.as_os_str(),
-        "--listen".as_ref(),
-        listen.as_ref(),
-        "--data-dir".as_ref(),
-        data.as_os_str(),
-    ];
-    start_binary(&args, port, "/readyz").await
+    start_serve(&dir.join("churn.toml"), &dir.join("data"), port, "/readyz").await
 }
 
 /// Outbox entries on disk: idempotency key → body.

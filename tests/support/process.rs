@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+use std::ffi::OsString;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,11 +24,38 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Starts `driftwatch <args>` with output discarded and waits until `http://127.0.0.1:<port><probe>`
+/// Starts `program <args>` with its output discarded; `hint` says how to install it.
+pub fn spawn_quiet<S: AsRef<std::ffi::OsStr>>(program: &str, args: &[S], hint: &str) -> Guard {
+    let child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {program:?} ({e}): {hint}"));
+    Guard(child)
+}
+
+/// `serve --config <config> --listen 127.0.0.1:<port> --data-dir <data>`.
+pub fn serve_args(config: &Path, data: &Path, port: u16) -> Vec<OsString> {
+    let listen = format!("127.0.0.1:{port}");
+    [
+        "serve".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--listen".as_ref(),
+        listen.as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect()
+}
+
+/// Starts `driftwatch serve` (see [`serve_args`]) and waits until `http://127.0.0.1:<port><probe>`
 /// answers 2xx.
-pub async fn start_binary(args: &[&std::ffi::OsStr], port: u16, probe: &str) -> Guard {
-    let child = Command::new(BIN).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let guard = Guard(child);
+pub async fn start_serve(config: &Path, data: &Path, port: u16, probe: &str) -> Guard {
+    let guard = spawn_quiet(BIN, &serve_args(config, data, port), "cargo builds it");
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}{probe}");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -38,30 +67,24 @@ pub async fn start_binary(args: &[&std::ffi::OsStr], port: u16, probe: &str) -> 
 }
 
 /// Debian's Alertmanager on `listen` with clustering off, state under `dir`.
-pub fn spawn_alertmanager(config: &std::path::Path, dir: &std::path::Path, listen: &str) -> Guard {
+pub fn spawn_alertmanager(config: &Path, dir: &Path, listen: &str) -> Guard {
     let binary = std::env::var("ALERTMANAGER_BIN").unwrap_or_else(|_| "/usr/bin/prometheus-alertmanager".into());
-    let child = Command::new(&binary)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.path={}", dir.join("am-data").display()))
-        .arg(format!("--web.listen-address={listen}"))
-        .arg("--cluster.listen-address=")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {binary:?} ({e}): install Debian's prometheus-alertmanager"));
-    Guard(child)
+    let args = [
+        format!("--config.file={}", config.display()),
+        format!("--storage.path={}", dir.join("am-data").display()),
+        format!("--web.listen-address={listen}"),
+        "--cluster.listen-address=".into(),
+    ];
+    spawn_quiet(&binary, &args, "install Debian's prometheus-alertmanager (tests/run.sh does)")
 }
 
 /// Debian's Prometheus on `listen`, TSDB under `dir`.
-pub fn spawn_prometheus(config: &std::path::Path, dir: &std::path::Path, listen: &str) -> Guard {
+pub fn spawn_prometheus(config: &Path, dir: &Path, listen: &str) -> Guard {
     let binary = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into());
-    let child = Command::new(&binary)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("prom-data").display()))
-        .arg(format!("--web.listen-address={listen}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {binary:?} ({e}): install Debian's prometheus (tests/run.sh does)"));
-    Guard(child)
+    let args = [
+        format!("--config.file={}", config.display()),
+        format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
+        format!("--web.listen-address={listen}"),
+    ];
+    spawn_quiet(&binary, &args, "install Debian's prometheus (tests/run.sh does)")
 }
