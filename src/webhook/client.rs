@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use rand::Rng;
 use tokio::sync::Semaphore;
@@ -95,10 +95,6 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 pub fn backoff(attempt: u32, initial: f64, max: f64, unit: f64) -> Duration {
     let ceiling = (initial * 2f64.powi(attempt.min(62) as i32)).min(max);
     Duration::from_secs_f64((ceiling * unit).max(initial / 10.0).min(max))
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Delivers the outbox's entries to their models' endpoints.
@@ -201,7 +197,8 @@ impl Delivery {
 
     /// One signed POST: the status and any `Retry-After`.
     async fn send(&self, entry: &Entry, target: &RetrainConfig) -> Result<(u16, Option<String>), reqwest::Error> {
-        let timestamp = unix_now();
+        // Whole seconds, as the signature header carries them.
+        let timestamp = crate::engine::unix_now() as u64;
         let mut request = self
             .client
             .post(&entry.url)
@@ -243,7 +240,7 @@ mod tests {
 
     #[test]
     fn retry_after_reads_seconds_and_http_dates_and_is_capped() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_445_412_480); // Wed, 21 Oct 2015 07:28:00 GMT
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_480); // Wed, 21 Oct 2015 07:28:00 GMT
         assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now), Some(Duration::from_secs(30)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now), Some(Duration::ZERO));
