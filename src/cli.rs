@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
+use crate::anomaly::{DetectorSettings, Level};
 use crate::config::{Config, Sources};
 use crate::server::{self, AppState};
 
@@ -74,11 +75,86 @@ pub enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Score a `timestamp,value` CSV causally (each row from the rows before it only) through the
+    /// live anomaly detector; writes `timestamp,value,anomaly_score`.
+    Replay {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+        #[command(flatten)]
+        detector: DetectorArgs,
+    },
+    /// Replay every file of a NAB-format folder and print the NAB score (three profiles).
+    Nab {
+        /// The folder holding one sub-folder per corpus (NAB's `data/`).
+        #[arg(long)]
+        data: PathBuf,
+        /// NAB's combined windows labels file.
+        #[arg(long)]
+        labels: PathBuf,
+        /// Corpora (sub-folders) to score.
+        #[arg(long, value_delimiter = ',', default_value = "realKnownCause,artificialWithAnomaly")]
+        corpus: Vec<String>,
+        /// Write the per-profile and per-file results as JSON here.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Write each file's row scores (NAB's 0–1 scale) as <dir>/<corpus>/<file>.csv.
+        #[arg(long)]
+        scores_dir: Option<PathBuf>,
+        #[command(flatten)]
+        detector: DetectorArgs,
+    },
     /// Validate a config and load its references, then print what would be monitored.
     Check {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+}
+
+/// Detector settings for `replay` and `nab`; the defaults are the server's defaults.
+#[derive(Debug, clap::Args)]
+pub struct DetectorArgs {
+    /// Seasonal periods in steps (default: a day and a week of the inferred step, where they fit).
+    #[arg(long, value_delimiter = ',')]
+    periods: Option<Vec<usize>>,
+    /// Prediction-interval level.
+    #[arg(long)]
+    level: Option<f64>,
+    /// Points between seasonal refits.
+    #[arg(long)]
+    refit_every: Option<usize>,
+    /// Deviations smaller than this never score above 1.
+    #[arg(long)]
+    min_deviation: Option<f64>,
+    /// both, above or below.
+    #[arg(long)]
+    direction: Option<String>,
+}
+
+impl DetectorArgs {
+    fn settings(&self) -> anyhow::Result<DetectorSettings> {
+        let mut s = DetectorSettings::default();
+        if let Some(p) = &self.periods {
+            s.periods = Some(p.clone());
+        }
+        if let Some(l) = self.level {
+            s.level = Level::try_from(l).map_err(anyhow::Error::msg)?;
+        }
+        if let Some(r) = self.refit_every {
+            anyhow::ensure!(r >= 1, "--refit-every must be at least 1");
+            s.refit_every = r;
+        }
+        if let Some(m) = self.min_deviation {
+            anyhow::ensure!(m >= 0.0, "--min-deviation must be a number >= 0");
+            s.min_deviation = m;
+        }
+        if let Some(d) = &self.direction {
+            s.direction = serde_json::from_value(serde_json::Value::String(d.clone()))
+                .map_err(|_| anyhow::anyhow!("--direction must be both, above or below"))?;
+        }
+        Ok(s)
+    }
 }
 
 pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
@@ -160,6 +236,64 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 summary.p99_ms,
                 summary.rss_growth_after_warmup.map_or("-".into(), |g| format!("{:.2} %", g * 100.0))
             );
+            Ok(())
+        }
+        Command::Replay { input, output, detector } => {
+            let settings = detector.settings()?;
+            let rows = tokio::task::spawn_blocking(move || crate::anomaly::replay::replay(&settings, &input, &output))
+                .await??;
+            eprintln!("scored {rows} rows");
+            Ok(())
+        }
+        Command::Nab { data, labels, corpus, output, scores_dir, detector } => {
+            let settings = detector.settings()?;
+            let eval = tokio::task::spawn_blocking(move || {
+                crate::anomaly::replay::evaluate_nab(&settings, &data, &labels, &corpus)
+            })
+            .await??;
+            println!(
+                "{:<20} {:>10} {:>10} {:>9} {:>8} {:>4}",
+                "profile", "normalized", "raw", "threshold", "windows", "FP"
+            );
+            for r in &eval.results {
+                println!(
+                    "{:<20} {:>10.1} {:>10.3} {:>9.4} {:>5}/{:<2} {:>4}",
+                    r.profile.name, r.normalized, r.raw, r.threshold, r.detected_windows, r.windows, r.false_positives
+                );
+            }
+            if let Some(dir) = scores_dir {
+                for f in &eval.files {
+                    let path = dir.join(&f.name);
+                    if let Some(parent) = path.parent() {
+                        std::fs::create_dir_all(parent)?;
+                    }
+                    let mut text = String::from("row,anomaly_score,window\n");
+                    for (i, s) in f.scores.iter().enumerate() {
+                        let w = f
+                            .windows
+                            .iter()
+                            .position(|&(a, b)| a <= i && i <= b)
+                            .map_or(String::new(), |w| w.to_string());
+                        text.push_str(&format!("{i},{s},{w}\n"));
+                    }
+                    std::fs::write(&path, text)?;
+                }
+            }
+            if let Some(path) = output {
+                let json: Vec<serde_json::Value> = eval
+                    .results
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "profile": r.profile.name, "normalized": r.normalized, "raw": r.raw,
+                            "threshold": r.threshold, "detected_windows": r.detected_windows,
+                            "windows": r.windows, "false_positives": r.false_positives,
+                            "per_file": r.per_file.iter().map(|(f, s)| serde_json::json!({"file": f, "raw": s})).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                std::fs::write(&path, serde_json::to_string_pretty(&json)?)?;
+            }
             Ok(())
         }
         Command::Check { config } => {

@@ -31,6 +31,8 @@ pub struct RawConfig {
     pub model: Vec<RawModel>,
     #[serde(default)]
     pub alertmanager: Option<RawAlertmanager>,
+    #[serde(default)]
+    pub pull: Vec<RawSeriesSource>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -55,6 +57,9 @@ pub struct RawServer {
     pub shutdown_grace_seconds: Option<f64>,
     /// Hard cap on exported label sets (model × feature × method): a config above it is refused.
     pub max_label_sets: Option<u64>,
+    /// Threads for seasonal refits (default: half the CPUs, at least one); 0 refits inline, on the
+    /// request that made a refit due (deterministic: for tests and replays).
+    pub refit_threads: Option<u64>,
 }
 
 /// `[model.retrain]`: when and where to ask for a retrain.
@@ -144,6 +149,7 @@ pub struct RawModel {
     #[serde(default)]
     pub features: Vec<RawFeature>,
     pub retrain: Option<RawRetrain>,
+    pub anomaly: Option<RawSeriesSource>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -259,6 +265,8 @@ pub struct ModelConfig {
     /// Empty: every column of the reference.
     pub features: Vec<FeatureConfig>,
     pub retrain: Option<RetrainConfig>,
+    /// Settings for the series this model pushes (defaults when `[model.anomaly]` is absent).
+    pub anomaly: AnomalyConfig,
 }
 
 fn ser_display_opt<S: serde::Serializer>(v: &Option<ReferenceSource>, s: S) -> Result<S::Ok, S::Error> {
@@ -281,6 +289,7 @@ pub struct ServerConfig {
     pub snapshot_interval_seconds: f64,
     pub shutdown_grace_seconds: f64,
     pub max_label_sets: usize,
+    pub refit_threads: usize,
 }
 
 impl ServerConfig {
@@ -296,6 +305,7 @@ impl ServerConfig {
             snapshot_interval_seconds: 10.0,
             shutdown_grace_seconds: 25.0,
             max_label_sets: 10_000,
+            refit_threads: std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
         }
     }
 }
@@ -315,6 +325,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub models: Vec<ModelConfig>,
     pub alertmanager: Option<AlertmanagerConfig>,
+    pub pulls: Vec<PullConfig>,
 }
 
 impl Config {
@@ -457,7 +468,7 @@ fn validate_retrain(r: RawRetrain, base: &Base, err: &mut dyn FnMut(&str, String
             headers.push((name, Secret(value.into_bytes())));
         }
     }
-    match Secret::resolve(r.bearer_token_env.as_deref(), r.bearer_token_file.as_deref(), base) {
+    match Secret::resolve(r.bearer_token_env.as_deref(), r.bearer_token_file.as_deref().map(Path::new), base) {
         Ok(Some(token)) => {
             let mut value = b"Bearer ".to_vec();
             value.extend_from_slice(&token.0);
@@ -584,7 +595,17 @@ impl Sources {
         let mut seen_alertmanager = false;
         let mut models = Vec::new();
         let mut names = HashSet::new();
+        let mut pulls: Vec<PullConfig> = Vec::new();
         for (origin, base, raw) in self.0 {
+            for (i, p) in raw.pull.into_iter().enumerate() {
+                let at = format!("{origin}: pull[{i}]");
+                if let Some(pull) = validate_pull(p, &base, &at, &mut errors) {
+                    if pulls.iter().any(|q| q.name == pull.name) {
+                        errors.push(format!("{at}.name: pull {:?} is defined twice", pull.name));
+                    }
+                    pulls.push(pull);
+                }
+            }
             if let Some(s) = raw.server {
                 if server.is_some() {
                     errors.push(format!("{origin}: [server] is set in more than one file"));
@@ -649,6 +670,13 @@ impl Sources {
                         errors.push(format!("{origin}: server.max_label_sets: must be 1 to 10000000, got {n}"));
                     }
                 }
+                if let Some(n) = s.refit_threads {
+                    if n <= 256 {
+                        sc.refit_threads = n as usize;
+                    } else {
+                        errors.push(format!("{origin}: server.refit_threads: must be 0 to 256, got {n}"));
+                    }
+                }
                 server = Some(sc);
             }
             if let Some(a) = raw.alertmanager {
@@ -668,11 +696,11 @@ impl Sources {
                 }
             }
         }
-        if models.is_empty() && errors.is_empty() {
-            errors.push("no [[model]] defined".into());
+        if models.is_empty() && pulls.is_empty() && errors.is_empty() {
+            errors.push("no [[model]] or [[pull]] defined".into());
         }
         let server = server.unwrap_or_else(|| ServerConfig::default_with(DEFAULT_LISTEN.parse().unwrap(), 16 << 20));
-        if errors.is_empty() { Ok(Config { server, models, alertmanager }) } else { Err(ConfigErrors(errors)) }
+        if errors.is_empty() { Ok(Config { server, models, alertmanager, pulls }) } else { Err(ConfigErrors(errors)) }
     }
 }
 
@@ -743,6 +771,7 @@ fn validate_model(m: RawModel, base: &Base, at: &str, errors: &mut Vec<String>) 
         }
     }
     let retrain = m.retrain.and_then(|r| validate_retrain(r, base, &mut err));
+    let anomaly = validate_anomaly(m.anomaly, &mut err);
     let reference = m.reference.as_ref().map(|r| match base {
         Base::Dir(dir) => ReferenceSource::File(dir.join(r)),
         Base::Embedded => match EMBEDDED_FILES.iter().find(|(n, _)| *n == r.as_str()) {
@@ -769,6 +798,246 @@ fn validate_model(m: RawModel, base: &Base, at: &str, errors: &mut Vec<String>) 
             .map(|f| FeatureConfig { name: f.name, kind: f.kind, methods: f.methods })
             .collect(),
         retrain,
+        anomaly: anomaly?,
+    })
+}
+
+/// `[model.anomaly]` and `[[pull]]` share one table shape: the detector settings plus what the
+/// source needs (`series`/`max_series` for pushed series; `name`, `url`, `query`… for pulls).
+/// One struct keeps `deny_unknown_fields` (serde cannot combine it with `flatten`); fields that do
+/// not apply where they are written are reported.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSeriesSource {
+    // Detector.
+    pub periods: Option<Vec<u64>>,
+    pub step_seconds: Option<f64>,
+    pub level: Option<f64>,
+    pub direction: Option<crate::anomaly::Direction>,
+    pub min_deviation: Option<f64>,
+    pub refit_every: Option<u64>,
+    pub history_periods: Option<u64>,
+    pub max_history: Option<u64>,
+    pub fallback_window: Option<u64>,
+    pub max_series: Option<u64>,
+    // [model.anomaly] only.
+    pub series: Option<Vec<String>>,
+    // [[pull]] only.
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub query: Option<String>,
+    pub interval_seconds: Option<f64>,
+    pub timeout_seconds: Option<f64>,
+    pub outlier_sensitivity: Option<f64>,
+    pub bearer_token_env: Option<String>,
+    pub bearer_token_file: Option<String>,
+}
+
+/// Pushed series of one model.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnomalyConfig {
+    pub detector: crate::anomaly::DetectorSettings,
+    /// Accepted series names; empty accepts any name, up to `max_series`.
+    pub series: Vec<String>,
+    pub max_series: usize,
+}
+
+impl Default for AnomalyConfig {
+    fn default() -> Self {
+        AnomalyConfig { detector: Default::default(), series: Vec::new(), max_series: 100 }
+    }
+}
+
+/// A PromQL query polled from Prometheus' `query_range`; every series it returns is scored.
+#[derive(Debug, Clone, Serialize)]
+pub struct PullConfig {
+    pub name: String,
+    pub url: String,
+    pub query: String,
+    pub detector: crate::anomaly::DetectorSettings,
+    pub step_seconds: f64,
+    pub interval_seconds: f64,
+    pub timeout_seconds: f64,
+    pub max_series: usize,
+    pub outlier_sensitivity: f64,
+    #[serde(skip)]
+    pub bearer_token: Option<Secret>,
+}
+
+fn validate_detector(
+    r: &RawSeriesSource,
+    err: &mut dyn FnMut(&str, String),
+) -> Option<crate::anomaly::DetectorSettings> {
+    let mut d = crate::anomaly::DetectorSettings::default();
+    let mut ok = true;
+    let mut bad = |field: &str, msg: String| {
+        ok = false;
+        err(field, msg);
+    };
+    if let Some(p) = &r.periods {
+        if p.is_empty() || p.iter().any(|&v| !(2..=1_000_000).contains(&v)) {
+            bad("periods", format!("must be a non-empty list of periods in steps, each 2 to 1000000, got {p:?}"));
+        }
+        d.periods = Some(p.iter().map(|&v| v as usize).collect());
+    }
+    if let Some(v) = r.step_seconds {
+        if !in_range(v, 0.001, 31_536_000.0) {
+            bad("step_seconds", format!("must be 0.001 to 31536000, got {v}"));
+        }
+        d.step_seconds = Some(v);
+    }
+    if let Some(v) = r.level {
+        match crate::anomaly::Level::try_from(v) {
+            Ok(l) => d.level = l,
+            Err(e) => bad("level", e),
+        }
+    }
+    if let Some(v) = r.direction {
+        d.direction = v;
+    }
+    if let Some(v) = r.min_deviation {
+        if !in_range(v, 0.0, f64::MAX) {
+            bad("min_deviation", format!("must be a finite number >= 0, got {v}"));
+        }
+        d.min_deviation = v;
+    }
+    let mut count = |field: &str, v: Option<u64>, lo: u64, hi: u64, into: &mut usize| {
+        if let Some(v) = v {
+            if (lo..=hi).contains(&v) {
+                *into = v as usize;
+            } else {
+                bad(field, format!("must be {lo} to {hi}, got {v}"));
+            }
+        }
+    };
+    count("refit_every", r.refit_every, 1, 1_000_000, &mut d.refit_every);
+    count("history_periods", r.history_periods, 2, 100, &mut d.history_periods);
+    count("max_history", r.max_history, 16, 1_000_000, &mut d.max_history);
+    count("fallback_window", r.fallback_window, 3, 100_000, &mut d.fallback_window);
+    if ok {
+        if let Some(p) = &d.periods {
+            let longest = p.iter().copied().max().unwrap_or(0);
+            if 2 * longest > d.max_history {
+                err(
+                    "periods",
+                    format!("two of the longest period ({longest}) must fit in max_history ({})", d.max_history),
+                );
+                return None;
+            }
+        }
+    }
+    ok.then_some(d)
+}
+
+fn validate_anomaly(raw: Option<RawSeriesSource>, err: &mut dyn FnMut(&str, String)) -> Option<AnomalyConfig> {
+    let Some(r) = raw else {
+        return Some(AnomalyConfig::default());
+    };
+    let mut ok = true;
+    let mut bad = |field: &str, msg: String| {
+        ok = false;
+        err(&format!("anomaly.{field}"), msg);
+    };
+    for (field, set) in [
+        ("name", r.name.is_some()),
+        ("url", r.url.is_some()),
+        ("query", r.query.is_some()),
+        ("interval_seconds", r.interval_seconds.is_some()),
+        ("timeout_seconds", r.timeout_seconds.is_some()),
+        ("outlier_sensitivity", r.outlier_sensitivity.is_some()),
+        ("bearer_token_env", r.bearer_token_env.is_some()),
+        ("bearer_token_file", r.bearer_token_file.is_some()),
+    ] {
+        if set {
+            bad(field, "applies to [[pull]] only".into());
+        }
+    }
+    let detector = validate_detector(&r, &mut bad);
+    let mut config = AnomalyConfig::default();
+    if let Some(n) = r.max_series {
+        if (1..=100_000).contains(&n) {
+            config.max_series = n as usize;
+        } else {
+            bad("max_series", format!("must be 1 to 100000, got {n}"));
+        }
+    }
+    for (i, name) in r.series.iter().flatten().enumerate() {
+        if let Err(e) = check_name(name) {
+            bad(&format!("series[{i}]"), e);
+        }
+    }
+    config.series = r.series.unwrap_or_default();
+    config.detector = detector?;
+    ok.then_some(config)
+}
+
+fn validate_pull(r: RawSeriesSource, base: &Base, at: &str, errors: &mut Vec<String>) -> Option<PullConfig> {
+    let before = errors.len();
+    let mut err = |field: &str, msg: String| errors.push(format!("{at}.{field}: {msg}"));
+    if r.series.is_some() {
+        err("series", "applies to [model.anomaly] only: a pull scores every series its query returns".into());
+    }
+    let name = r.name.clone().unwrap_or_default();
+    if let Err(e) = check_name(&name) {
+        err("name", e);
+    }
+    let url = r.url.clone().unwrap_or_default();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        err("url", format!("must be the Prometheus base URL (http:// or https://), got {url:?}"));
+    }
+    let query = r.query.clone().unwrap_or_default();
+    if query.trim().is_empty() {
+        err("query", "required: the PromQL expression to score".into());
+    }
+    let step_seconds = match r.step_seconds {
+        Some(v) if in_range(v, 1.0, 86_400.0) => v,
+        Some(v) => {
+            err("step_seconds", format!("must be 1 to 86400, got {v}"));
+            1.0
+        }
+        None => {
+            err("step_seconds", "required: the query_range step".into());
+            1.0
+        }
+    };
+    let interval_seconds = r.interval_seconds.unwrap_or(step_seconds);
+    if !in_range(interval_seconds, 1.0, 86_400.0) {
+        err("interval_seconds", format!("must be 1 to 86400, got {interval_seconds}"));
+    }
+    let timeout_seconds = r.timeout_seconds.unwrap_or(10.0);
+    if !in_range(timeout_seconds, 0.1, 600.0) {
+        err("timeout_seconds", format!("must be 0.1 to 600, got {timeout_seconds}"));
+    }
+    let outlier_sensitivity = r.outlier_sensitivity.unwrap_or(0.9);
+    if !(outlier_sensitivity > 0.0 && outlier_sensitivity < 1.0) {
+        err("outlier_sensitivity", format!("must be in (0, 1), got {outlier_sensitivity}"));
+    }
+    let max_series = r.max_series.unwrap_or(1000);
+    if !(1..=100_000).contains(&max_series) {
+        err("max_series", format!("must be 1 to 100000, got {max_series}"));
+    }
+    let bearer_token =
+        Secret::resolve(r.bearer_token_env.as_deref(), r.bearer_token_file.as_deref().map(Path::new), base)
+            .map_err(|e| err("bearer_token_env", e))
+            .ok()
+            .flatten();
+    let detector = validate_detector(&r, &mut err);
+    if errors.len() > before {
+        return None;
+    }
+    let mut detector = detector?;
+    detector.step_seconds = Some(step_seconds);
+    Some(PullConfig {
+        name,
+        url: url.trim_end_matches('/').to_owned(),
+        query,
+        detector,
+        step_seconds,
+        interval_seconds,
+        timeout_seconds,
+        max_series: max_series as usize,
+        outlier_sensitivity,
+        bearer_token,
     })
 }
 

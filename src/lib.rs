@@ -27,6 +27,7 @@
 //! - [`kernels`]: the shared hot loops (branch-free binning, galloping search).
 
 pub mod alertmanager;
+pub mod anomaly;
 pub mod batch;
 pub mod cli;
 pub mod config;
@@ -42,6 +43,7 @@ pub mod metrics;
 pub mod policy;
 pub mod reference;
 pub mod retrain;
+pub mod series;
 pub mod server;
 pub mod snapshot;
 pub mod webhook;

@@ -56,6 +56,39 @@ pub struct AlertLabels {
     pub action: String,
 }
 
+/// A series' labels: `model_name` and `series` for pushed series; for pulled ones `query` plus
+/// the labels Prometheus returned.
+pub type SeriesLabels = Vec<(String, String)>;
+
+/// The model or pull a series came from.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    pub source: String,
+}
+
+impl SourceLabels {
+    pub fn new(s: &str) -> Self {
+        SourceLabels { source: s.to_owned() }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
+impl OutcomeLabels {
+    pub fn new(s: &str) -> Self {
+        OutcomeLabels { outcome: s.to_owned() }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PullLabels {
+    pub query: String,
+    pub outcome: String,
+}
+
 type FloatGauge = Gauge<f64, AtomicU64>;
 
 #[derive(Clone)]
@@ -82,6 +115,20 @@ pub struct Metrics {
     pub alertmanager_alerts: Family<AlertLabels, Counter>,
     pub snapshot_written: FloatGauge,
     pub in_flight: Gauge,
+    pub anomaly_score: Family<SeriesLabels, FloatGauge>,
+    pub anomaly: Family<SeriesLabels, FloatGauge>,
+    pub anomaly_expected: Family<SeriesLabels, FloatGauge>,
+    pub anomaly_lower: Family<SeriesLabels, FloatGauge>,
+    pub anomaly_upper: Family<SeriesLabels, FloatGauge>,
+    pub anomaly_ready: Family<SeriesLabels, FloatGauge>,
+    pub anomaly_outlier: Family<SeriesLabels, FloatGauge>,
+    pub anomaly_changepoint: Family<SeriesLabels, FloatGauge>,
+    pub anomaly_points: Family<SourceLabels, Counter>,
+    pub anomaly_series_rejected: Family<SourceLabels, Counter>,
+    pub anomaly_refits: Family<OutcomeLabels, Counter>,
+    pub anomaly_refit_seconds: Histogram,
+    pub anomaly_refits_pending: Gauge,
+    pub pull_requests: Family<PullLabels, Counter>,
 }
 
 fn scoring_histogram() -> Histogram {
@@ -121,6 +168,20 @@ impl Metrics {
             alertmanager_alerts: Family::default(),
             snapshot_written: FloatGauge::default(),
             in_flight: Gauge::default(),
+            anomaly_score: Family::default(),
+            anomaly: Family::default(),
+            anomaly_expected: Family::default(),
+            anomaly_lower: Family::default(),
+            anomaly_upper: Family::default(),
+            anomaly_ready: Family::default(),
+            anomaly_outlier: Family::default(),
+            anomaly_changepoint: Family::default(),
+            anomaly_points: Family::default(),
+            anomaly_series_rejected: Family::default(),
+            anomaly_refits: Family::default(),
+            anomaly_refit_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            anomaly_refits_pending: Gauge::default(),
+            pull_requests: Family::default(),
         };
         r.register(
             "data_drift_score",
@@ -216,6 +277,54 @@ impl Metrics {
             "driftwatch_requests_in_flight",
             "Requests to /ingest and /alertmanager being processed (at most server.max_concurrent_requests)",
             m.in_flight.clone(),
+        );
+        r.register(
+            "anomaly_score",
+            "|value - expected| / half-width of the prediction interval for the series' newest point; above 1 is \
+             anomalous",
+            m.anomaly_score.clone(),
+        );
+        r.register("anomaly", "1 if the series' newest point scored above 1", m.anomaly.clone());
+        r.register("anomaly_expected", "Expected value of the series' newest point", m.anomaly_expected.clone());
+        r.register("anomaly_lower", "Lower bound of the prediction interval", m.anomaly_lower.clone());
+        r.register("anomaly_upper", "Upper bound of the prediction interval", m.anomaly_upper.clone());
+        r.register(
+            "anomaly_ready",
+            "1 once the seasonal model scores the series (two longest periods seen); 0 while the median/MAD \
+             fallback does",
+            m.anomaly_ready.clone(),
+        );
+        r.register(
+            "anomaly_outlier",
+            "1 if the series behaves differently from the other series of its query (MAD outlier detector)",
+            m.anomaly_outlier.clone(),
+        );
+        r.register(
+            "anomaly_changepoint_timestamp_seconds",
+            "Unix time of the last level shift found in the series' history (at the last refit)",
+            m.anomaly_changepoint.clone(),
+        );
+        r.register("driftwatch_anomaly_points", "Series points scored", m.anomaly_points.clone());
+        r.register(
+            "driftwatch_anomaly_series_rejected",
+            "Series refused because the source reached max_series",
+            m.anomaly_series_rejected.clone(),
+        );
+        r.register("driftwatch_anomaly_refits", "Seasonal refits by outcome (ok, failed)", m.anomaly_refits.clone());
+        r.register(
+            "driftwatch_anomaly_refit_duration_seconds",
+            "Time of one seasonal refit (MSTL + AutoETS + changepoints)",
+            m.anomaly_refit_seconds.clone(),
+        );
+        r.register(
+            "driftwatch_anomaly_refits_pending",
+            "Refits queued or running; growing means refits fall behind",
+            m.anomaly_refits_pending.clone(),
+        );
+        r.register(
+            "driftwatch_pull_requests",
+            "Prometheus query_range requests of pull queries by outcome",
+            m.pull_requests.clone(),
         );
         Metrics { registry: Arc::new(r), ..m }
     }

@@ -21,13 +21,14 @@ use tokio::net::TcpListener;
 
 use crate::alertmanager::{self, Outcome, Status};
 use crate::batch::Batch;
-use crate::config::{AlertmanagerConfig, Config, Secret};
+use crate::config::{AlertmanagerConfig, Config, PullConfig, Secret};
 use crate::engine::{ModelState, WindowReport, score_window, unix_now};
 use crate::error::ApiError;
 use crate::ingest::{self, Format};
 use crate::metrics::{AlertLabels, FeatureLabels, Metrics};
 use crate::reference::{self, ReferenceError};
 use crate::retrain::{Retrainer, Target};
+use crate::series::{PushError, PushSummary, RefitPool, SeriesSource};
 use crate::webhook::client::{Delivery, Sleeper, TokioSleeper};
 use crate::webhook::outbox::Outbox;
 
@@ -57,6 +58,10 @@ pub struct AppState {
     bearer_token: Option<Secret>,
     /// One permit per request being processed on /ingest or /alertmanager.
     request_slots: Arc<tokio::sync::Semaphore>,
+    /// Each model's pushed series.
+    pub series: BTreeMap<String, Arc<SeriesSource>>,
+    /// Pull queries and their series; polled by [`crate::anomaly::pull`] once started.
+    pub pulls: Vec<(PullConfig, Arc<SeriesSource>)>,
 }
 
 impl AppState {
@@ -109,7 +114,38 @@ impl AppState {
         } else {
             (None, None)
         };
+        let refits = Arc::new(match config.server.refit_threads {
+            0 => RefitPool::inline(),
+            n => RefitPool::new(n),
+        });
+        let series = config
+            .models
+            .iter()
+            .map(|mc| {
+                let a = &mc.anomaly;
+                let source = SeriesSource::new(
+                    &mc.name,
+                    a.detector.clone(),
+                    &a.series,
+                    a.max_series,
+                    metrics.clone(),
+                    refits.clone(),
+                );
+                (mc.name.clone(), source)
+            })
+            .collect();
+        let pulls = config
+            .pulls
+            .iter()
+            .map(|p| {
+                let source =
+                    SeriesSource::new(&p.name, p.detector.clone(), &[], p.max_series, metrics.clone(), refits.clone());
+                (p.clone(), source)
+            })
+            .collect();
         let state = AppState {
+            series,
+            pulls,
             models,
             metrics,
             max_body_bytes: config.server.max_body_bytes,
@@ -187,6 +223,9 @@ impl AppState {
     pub fn start_background(&self) {
         if let Some(d) = &self.delivery {
             d.clone().spawn();
+        }
+        for (pull, source) in &self.pulls {
+            tokio::spawn(crate::anomaly::pull::run(pull.clone(), source.clone(), self.metrics.clone()));
         }
     }
 }
@@ -362,6 +401,9 @@ pub struct IngestResponse {
     /// The newest window this request scored, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latest: Option<WindowReport>,
+    /// Series points scored and ignored as late, when the request had series.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<PushSummary>,
 }
 
 async fn ingest_handler(
@@ -431,22 +473,69 @@ fn ingest_blocking(
     query_model: Option<String>,
     bytes: &[u8],
 ) -> Result<IngestResponse, ApiError> {
-    let (model, batch): (&Arc<ModelState>, Batch) = match format {
+    let (model, decoded) = match format {
         Format::Json => {
             let mut body = ingest::json::parse(bytes)?;
             let model = model_for(state, body.model.take().or(query_model))?;
-            (model, ingest::json::to_batch(&model.spec, body)?)
+            (model, ingest::decode_json(&model.spec, body)?)
         }
-        Format::Ndjson => {
+        Format::Ndjson | Format::ArrowStream => {
             let model = model_for(state, query_model)?;
-            (model, ingest::ndjson::to_batch(&model.spec, bytes)?)
-        }
-        Format::ArrowStream => {
-            let model = model_for(state, query_model)?;
-            (model, ingest::arrow::to_batch(&model.spec, bytes)?)
+            (model, ingest::decode(&model.spec, format, bytes)?)
         }
     };
-    let appended = model.append(&batch).map_err(ApiError::Internal)?;
+    let name = model.name();
+    let source = &state.series[name];
+    // Everything that can refuse the request is checked before anything is applied.
+    if let Some(s) = &decoded.series {
+        source
+            .admit(s.series.iter().map(|(n, _)| (n.as_str(), SeriesSource::pushed_labels(name, n))))
+            .map_err(|e| series_refused(state, name, e))?;
+    }
+    let mut response = match &decoded.batch {
+        Some(batch) => ingest_features(state, model, batch)?,
+        None => IngestResponse {
+            model: name.to_owned(),
+            accepted: 0,
+            missing: 0,
+            windows_scored: 0,
+            window_samples: model.fill().1,
+            latest: None,
+            series: None,
+        },
+    };
+    if let Some(s) = &decoded.series {
+        let mut total = PushSummary::default();
+        for (n, points) in &s.series {
+            let r = source.push(&SeriesSource::pushed_labels(name, n), points);
+            total.scored += r.scored;
+            total.late += r.late;
+        }
+        response.series = Some(total);
+    }
+    Ok(response)
+}
+
+fn series_refused(state: &AppState, model: &str, e: PushError) -> ApiError {
+    match e {
+        PushError::UnknownSeries(n) => ApiError::unprocessable(
+            "unknown_series",
+            Some(&format!("series.{n}")),
+            format!("series {n:?} is not in model {model:?}'s anomaly.series list"),
+        ),
+        PushError::TooManySeries { max } => {
+            state.metrics.anomaly_series_rejected.get_or_create(&crate::metrics::SourceLabels::new(model)).inc();
+            ApiError::unprocessable(
+                "too_many_series",
+                Some("series"),
+                format!("model {model:?} would have more than anomaly.max_series = {max} series"),
+            )
+        }
+    }
+}
+
+fn ingest_features(state: &AppState, model: &Arc<ModelState>, batch: &Batch) -> Result<IngestResponse, ApiError> {
+    let appended = model.append(batch).map_err(ApiError::Internal)?;
     let metrics = &state.metrics;
     let name = model.name();
     let ml = Metrics::model(name);
@@ -480,6 +569,7 @@ fn ingest_blocking(
         windows_scored,
         window_samples: appended.window_samples,
         latest,
+        series: None,
     })
 }
 

@@ -6,6 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use polars::prelude::*;
 
+use super::series::SeriesBatch;
 use crate::batch::{Batch, BatchBuilder, ColumnInput};
 use crate::drift::FeatureKind;
 use crate::error::ApiError;
@@ -19,12 +20,73 @@ fn invalid(msg: String) -> ApiError {
 /// `ingest_arrow` fuzz target: an unwrap in `RecordBatch` → `DataFrame`), so the whole decode runs
 /// under `catch_unwind`: a bad body is a 400, never a dead request task.
 pub fn to_batch(spec: &ModelSpec, body: &[u8]) -> Result<Batch, ApiError> {
-    catch_unwind(AssertUnwindSafe(|| decode(spec, body))).unwrap_or_else(|_| Err(invalid("unreadable".into())))
+    match decode(spec, body)? {
+        Decoded::Features(b) => Ok(b),
+        Decoded::Series(_) => Err(invalid("expected feature columns, got series".into())),
+    }
 }
 
-fn decode(spec: &ModelSpec, body: &[u8]) -> Result<Batch, ApiError> {
+/// What an Arrow stream holds: feature columns, or a long-form series table whose columns are
+/// exactly `series` (string), `timestamp` (numeric seconds) and `value` (numeric).
+pub enum Decoded {
+    Features(Batch),
+    Series(SeriesBatch),
+}
+
+pub fn decode(spec: &ModelSpec, body: &[u8]) -> Result<Decoded, ApiError> {
+    catch_unwind(AssertUnwindSafe(|| decode_inner(spec, body))).unwrap_or_else(|_| Err(invalid("unreadable".into())))
+}
+
+fn decode_inner(spec: &ModelSpec, body: &[u8]) -> Result<Decoded, ApiError> {
     super::arrow_guard::check_stream(body).map_err(invalid)?;
     let frame = IpcStreamReader::new(Cursor::new(body)).finish().map_err(|e| invalid(e.to_string()))?;
+    let mut names: Vec<&str> = frame.get_column_names().into_iter().map(|n| n.as_str()).collect();
+    names.sort_unstable();
+    if names == ["series", "timestamp", "value"] {
+        return series(&frame).map(Decoded::Series);
+    }
+    features(spec, &frame).map(Decoded::Features)
+}
+
+fn series(frame: &DataFrame) -> Result<SeriesBatch, ApiError> {
+    let col = |name: &str, to: &DataType| -> Result<Column, ApiError> {
+        let c = frame.column(name).map_err(|e| invalid(e.to_string()))?;
+        let ok = if to == &DataType::String {
+            c.dtype() == &DataType::String
+        } else {
+            c.dtype().is_primitive_numeric() || c.dtype() == &DataType::Null
+        };
+        if !ok {
+            return Err(ApiError::unprocessable(
+                "invalid_type",
+                Some(&format!("columns.{name}")),
+                format!("unsupported column type {}", c.dtype()),
+            ));
+        }
+        c.cast(to).map_err(|e| invalid(e.to_string()))
+    };
+    let names = col("series", &DataType::String)?;
+    let ts = col("timestamp", &DataType::Float64)?;
+    let vs = col("value", &DataType::Float64)?;
+    let (names, ts, vs) = (
+        names.str().map_err(|e| invalid(e.to_string()))?,
+        ts.f64().map_err(|e| invalid(e.to_string()))?,
+        vs.f64().map_err(|e| invalid(e.to_string()))?,
+    );
+    let mut rows = Vec::with_capacity(frame.height());
+    for (i, ((n, t), v)) in names.iter().zip(ts.iter()).zip(vs.iter()).enumerate() {
+        let n = n.ok_or_else(|| {
+            ApiError::unprocessable("invalid_series", Some(&format!("rows[{i}].series")), "series name is null")
+        })?;
+        rows.push((n.to_owned(), t, v));
+    }
+    if rows.is_empty() {
+        return Err(ApiError::unprocessable("empty_batch", Some("body"), "the stream has no rows"));
+    }
+    super::series::from_rows(rows.into_iter(), |i| format!("rows[{i}]"))
+}
+
+fn features(spec: &ModelSpec, frame: &DataFrame) -> Result<Batch, ApiError> {
     let mut builder = BatchBuilder::new(spec);
     for column in frame.columns() {
         let name = column.name().as_str();

@@ -16,6 +16,7 @@ pub struct JsonBody {
     pub model: Option<String>,
     pub features: Option<UniqueMap<Vec<Value>>>,
     pub rows: Option<Vec<UniqueMap<Value>>>,
+    pub series: Option<UniqueMap<super::series::JsonSeries>>,
 }
 
 /// Parses the envelope (errors name their path, trailing data is refused).

@@ -6,6 +6,7 @@ pub mod arrow;
 mod arrow_guard;
 pub mod json;
 pub mod ndjson;
+pub mod series;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -43,12 +44,34 @@ impl Format {
 
 /// Decodes a body for `spec`: everything `/ingest` does before it touches state. The fuzz targets
 /// (`tests/fuzz`) drive this.
-pub fn decode(spec: &ModelSpec, format: Format, body: &[u8]) -> Result<Batch, ApiError> {
+pub fn decode(spec: &ModelSpec, format: Format, body: &[u8]) -> Result<Decoded, ApiError> {
     match format {
-        Format::Json => json::to_batch(spec, json::parse(body)?),
-        Format::Ndjson => ndjson::to_batch(spec, body),
-        Format::ArrowStream => arrow::to_batch(spec, body),
+        Format::Json => decode_json(spec, json::parse(body)?),
+        Format::Ndjson => ndjson::decode(spec, body).map(|(batch, series)| Decoded { batch, series }),
+        Format::ArrowStream => Ok(match arrow::decode(spec, body)? {
+            arrow::Decoded::Features(b) => Decoded { batch: Some(b), series: None },
+            arrow::Decoded::Series(s) => Decoded { batch: None, series: Some(s) },
+        }),
     }
+}
+
+/// A decoded `/ingest` body: feature samples, series points, or both; never neither.
+#[derive(Debug)]
+pub struct Decoded {
+    pub batch: Option<Batch>,
+    pub series: Option<series::SeriesBatch>,
+}
+
+/// The JSON envelope after its `model` was read: series (if any) and features (if any, or if there
+/// are no series, so that an empty body still says what is missing).
+pub fn decode_json(spec: &ModelSpec, mut body: json::JsonBody) -> Result<Decoded, ApiError> {
+    let series = body.series.take().map(series::from_json).transpose()?;
+    let batch = if series.is_some() && body.features.is_none() && body.rows.is_none() {
+        None
+    } else {
+        Some(json::to_batch(spec, body)?)
+    };
+    Ok(Decoded { batch, series })
 }
 
 fn unsupported(what: &str) -> ApiError {

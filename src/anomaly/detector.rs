@@ -1,0 +1,449 @@
+//! One series: its points placed on a regular grid (gaps and NaN interpolated), a bounded history of
+//! a few of its longest period, and the score of each new point against what came before it only.
+//!
+//! Scoring is O(1) against the forecast table of the last seasonal fit; the fit itself is a
+//! [`FitJob`] the caller runs — inline for `replay`, on a background pool for live traffic so an
+//! `/ingest` never waits for MSTL. Until the history holds two of the longest period (or while a
+//! refit is overdue past the forecast horizon) the median/MAD [`fallback`](super::fallback) scores
+//! and `ready` is false.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use super::fallback::{self, Band};
+use super::seasonal::{self, FitError, SeasonalFit};
+use super::{DetectorSettings, Direction};
+
+/// Points used to infer the step when it is not configured.
+const STEP_PROBE: usize = 8;
+
+/// Recent absolute prediction errors kept to calibrate the interval. Model intervals assume
+/// Gaussian errors; real series are heavier-tailed, so the half-width is never narrower than the
+/// `level` quantile of the errors actually made (split-conformal). About 17 hours of 1-minute points.
+const CALIBRATION: usize = 1000;
+/// Errors needed before the empirical quantile is trusted.
+const MIN_CALIBRATION: usize = 30;
+
+/// The score of one point and the band it was scored against.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub timestamp: f64,
+    pub value: f64,
+    /// |value − expected| / half-width of the interval (floored at `min_deviation`); above 1 is
+    /// anomalous. 0 for a NaN value or one on the ignored side.
+    pub score: f64,
+    pub expected: f64,
+    pub lower: f64,
+    pub upper: f64,
+    /// Scored by the seasonal model rather than the fallback.
+    pub ready: bool,
+}
+
+impl Observation {
+    pub fn anomalous(&self) -> bool {
+        self.score > 1.0
+    }
+}
+
+/// What happened to a pushed point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    Scored(Observation),
+    /// Too few points yet to say anything (fewer than three).
+    Warming,
+    /// At or before the last point of the series: a retried batch, ignored.
+    Late,
+}
+
+/// The inputs of a refit, taken from the detector so the fit can run elsewhere.
+#[derive(Debug, Clone)]
+pub struct FitJob {
+    pub values: Vec<f64>,
+    pub end: u64,
+    /// Whether `periods` are all the series' periods (else only those two cycles of fit so far).
+    pub complete: bool,
+    pub periods: Vec<usize>,
+    pub level: f64,
+    pub horizon: usize,
+}
+
+impl FitJob {
+    pub fn run(mut self) -> Result<SeasonalFit, FitError> {
+        seasonal::interpolate(&mut self.values);
+        let mut fit = seasonal::fit(&self.values, self.end, &self.periods, self.level, self.horizon)?;
+        fit.complete = self.complete;
+        Ok(fit)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesDetector {
+    step: Option<f64>,
+    /// Timestamp of grid index 0.
+    origin: f64,
+    /// Points seen before the step was known.
+    probe: Vec<(f64, f64)>,
+    /// Grid values; `history[0]` has absolute index `first`.
+    history: VecDeque<f64>,
+    first: u64,
+    last_timestamp: Option<f64>,
+    periods: Vec<usize>,
+    fit: Option<SeasonalFit>,
+    since_fit: usize,
+    fit_in_flight: bool,
+    /// Offsets this series' refits from others' so they spread over time.
+    phase: usize,
+    /// |value − expected| of the most recent scored points, oldest first.
+    errors: VecDeque<f64>,
+    #[serde(skip)]
+    scratch: Vec<f64>,
+}
+
+impl SeriesDetector {
+    /// `phase` staggers refits; derive it from the series' name.
+    pub fn new(settings: &DetectorSettings, phase: usize) -> Self {
+        let mut d = SeriesDetector {
+            step: None,
+            origin: 0.0,
+            probe: Vec::new(),
+            history: VecDeque::new(),
+            first: 0,
+            last_timestamp: None,
+            periods: Vec::new(),
+            fit: None,
+            since_fit: 0,
+            fit_in_flight: false,
+            phase: phase % settings.refit_every.max(1),
+            errors: VecDeque::new(),
+            scratch: Vec::new(),
+        };
+        if let Some(step) = settings.step_seconds {
+            d.set_step(settings, step);
+        }
+        d
+    }
+
+    fn set_step(&mut self, settings: &DetectorSettings, step: f64) {
+        self.step = Some(step);
+        self.periods = settings.periods_for(step);
+    }
+
+    pub fn step(&self) -> Option<f64> {
+        self.step
+    }
+
+    pub fn periods(&self) -> &[usize] {
+        &self.periods
+    }
+
+    /// The timestamp of absolute grid index `i`, once the step is known.
+    pub fn timestamp_of(&self, i: u64) -> Option<f64> {
+        Some(self.origin + i as f64 * self.step?)
+    }
+
+    pub fn last_timestamp(&self) -> Option<f64> {
+        self.last_timestamp
+    }
+
+    fn capacity(&self, settings: &DetectorSettings) -> usize {
+        let longest = self.periods.iter().copied().max().unwrap_or(0);
+        (settings.history_periods * longest)
+            .clamp(settings.fallback_window, settings.max_history.max(settings.fallback_window))
+    }
+
+    /// Absolute grid index of the newest point, if any.
+    pub fn last_index(&self) -> Option<u64> {
+        (!self.history.is_empty()).then(|| self.first + self.history.len() as u64 - 1)
+    }
+
+    /// The newest `n` grid values (NaN where missing), oldest first.
+    pub fn tail(&self, n: usize) -> impl Iterator<Item = f64> + '_ {
+        self.history.iter().copied().skip(self.history.len().saturating_sub(n))
+    }
+
+    /// Scores `value` at `timestamp` (seconds) against the points before it, then adds it.
+    pub fn push(&mut self, settings: &DetectorSettings, timestamp: f64, value: f64) -> Outcome {
+        if self.last_timestamp.is_some_and(|t| timestamp <= t) {
+            return Outcome::Late;
+        }
+        self.last_timestamp = Some(timestamp);
+        let Some(step) = self.step else {
+            let recent: Vec<f64> = self.probe.iter().map(|p| p.1).collect();
+            let scored = self.score_with_fallback(settings, recent.into_iter(), timestamp, value);
+            self.probe.push((timestamp, value));
+            if self.probe.len() > STEP_PROBE {
+                self.start_grid(settings);
+            }
+            return scored;
+        };
+        let index = ((timestamp - self.origin) / step).round();
+        let last = self.last_index();
+        let outcome = match last {
+            // A second point in the same slot (jittery scrapes): score it, keep the newer value.
+            Some(l) if index <= l as f64 => {
+                let outcome = self.score(settings, l, timestamp, value);
+                if let Some(slot) = self.history.back_mut() {
+                    *slot = value;
+                }
+                return outcome;
+            }
+            Some(l) if index - (l as f64) > self.capacity(settings) as f64 => {
+                // A gap longer than the history: what was learnt no longer describes the series.
+                self.restart(index as u64);
+                self.score(settings, index as u64, timestamp, value)
+            }
+            Some(l) => {
+                for _ in l + 1..index as u64 {
+                    self.append(settings, f64::NAN);
+                }
+                self.score(settings, index as u64, timestamp, value)
+            }
+            None => {
+                self.first = index.max(0.0) as u64;
+                self.score(settings, self.first, timestamp, value)
+            }
+        };
+        self.append(settings, value);
+        outcome
+    }
+
+    fn restart(&mut self, index: u64) {
+        self.history.clear();
+        self.first = index;
+        self.fit = None;
+        self.since_fit = 0;
+    }
+
+    fn start_grid(&mut self, settings: &DetectorSettings) {
+        let mut diffs: Vec<f64> = self.probe.windows(2).map(|w| w[1].0 - w[0].0).collect();
+        diffs.sort_by(f64::total_cmp);
+        let step = diffs[diffs.len() / 2];
+        self.set_step(settings, step);
+        let probe = std::mem::take(&mut self.probe);
+        self.origin = probe[0].0;
+        self.last_timestamp = None;
+        for (t, v) in probe {
+            // Re-placing already-scored points: their outcome was reported when they arrived.
+            let _ = self.push(settings, t, v);
+        }
+    }
+
+    fn append(&mut self, settings: &DetectorSettings, value: f64) {
+        self.history.push_back(value);
+        let cap = self.capacity(settings);
+        while self.history.len() > cap {
+            self.history.pop_front();
+            self.first += 1;
+        }
+        self.since_fit += 1;
+    }
+
+    fn score(&mut self, settings: &DetectorSettings, index: u64, timestamp: f64, value: f64) -> Outcome {
+        if let Some(fit) = &self.fit {
+            if let Some((expected, lower, upper)) = fit.at(index) {
+                let ready = fit.complete;
+                return self.calibrated(settings, Band { expected, lower, upper }, timestamp, value, ready);
+            }
+        }
+        let recent: Vec<f64> = self.tail(settings.fallback_window).collect();
+        self.score_with_fallback(settings, recent.into_iter(), timestamp, value)
+    }
+
+    fn score_with_fallback(
+        &mut self,
+        settings: &DetectorSettings,
+        recent: impl Iterator<Item = f64>,
+        timestamp: f64,
+        value: f64,
+    ) -> Outcome {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let band = fallback::band(recent, settings.level.z(), &mut scratch);
+        self.scratch = scratch;
+        match band {
+            Some(band) => self.calibrated(settings, band, timestamp, value, false),
+            None => Outcome::Warming,
+        }
+    }
+
+    /// Widens `band` to the `level` quantile of recent errors, scores the point, and records its
+    /// error for the points after it.
+    fn calibrated(
+        &mut self,
+        settings: &DetectorSettings,
+        band: Band,
+        timestamp: f64,
+        value: f64,
+        ready: bool,
+    ) -> Outcome {
+        let mut band = band;
+        if self.errors.len() >= MIN_CALIBRATION {
+            self.scratch.clear();
+            self.scratch.extend(self.errors.iter().copied());
+            let k = ((settings.level.get() * self.scratch.len() as f64).ceil() as usize).min(self.scratch.len()) - 1;
+            let (_, q, _) = self.scratch.select_nth_unstable_by(k, f64::total_cmp);
+            let q = *q;
+            band.lower = band.lower.min(band.expected - q);
+            band.upper = band.upper.max(band.expected + q);
+        }
+        let observation = observe(settings, band, timestamp, value, ready);
+        let error = (value - band.expected).abs();
+        if error.is_finite() {
+            if self.errors.len() == CALIBRATION {
+                self.errors.pop_front();
+            }
+            self.errors.push_back(error);
+        }
+        Outcome::Scored(observation)
+    }
+
+    /// A refit, if one is due: the history holds two longest periods and either there is no fit
+    /// yet or `refit_every` points (less this series' phase, the first time) have arrived since.
+    ///
+    /// Periods join the fit as soon as two of them fit in the history (a daily period after two
+    /// days, the weekly one after two weeks); the series is `ready` once all of them are in.
+    pub fn take_fit_job(&mut self, settings: &DetectorSettings) -> Option<FitJob> {
+        let periods: Vec<usize> = self.periods.iter().copied().filter(|&p| 2 * p <= self.history.len()).collect();
+        if self.fit_in_flight || periods.is_empty() {
+            return None;
+        }
+        let more_periods = self.fit.as_ref().is_some_and(|f| !f.complete && periods.len() == self.periods.len());
+        if self.fit.is_some() && self.since_fit < settings.refit_every && !more_periods {
+            return None;
+        }
+        self.fit_in_flight = true;
+        Some(FitJob {
+            values: self.history.iter().copied().collect(),
+            end: self.last_index()?,
+            complete: periods.len() == self.periods.len(),
+            periods,
+            level: settings.level.get(),
+            horizon: 2 * settings.refit_every + 1,
+        })
+    }
+
+    /// Installs a finished fit (or records a failed one: retried after `refit_every` points).
+    pub fn finish_fit(&mut self, result: Result<SeasonalFit, FitError>) {
+        let first_fit = self.fit.is_none();
+        self.fit_in_flight = false;
+        match result {
+            Ok(fit) => {
+                // A fit of an older history (the series restarted meanwhile) is dropped.
+                if fit.end + 1 >= self.first {
+                    self.since_fit = self.last_index().map_or(0, |l| (l - fit.end) as usize);
+                    if first_fit {
+                        self.since_fit += self.phase;
+                    }
+                    self.fit = Some(fit);
+                }
+            }
+            Err(_) => self.since_fit = 0,
+        }
+    }
+
+    /// Whether a seasonal fit covers the next point.
+    pub fn ready(&self) -> bool {
+        match (&self.fit, self.last_index()) {
+            (Some(f), Some(l)) => f.complete && f.at(l + 1).is_some(),
+            _ => false,
+        }
+    }
+}
+
+fn observe(settings: &DetectorSettings, band: Band, timestamp: f64, value: f64, ready: bool) -> Observation {
+    let deviation = value - band.expected;
+    let counted = match settings.direction {
+        Direction::Both => deviation.abs(),
+        Direction::Above => deviation.max(0.0),
+        Direction::Below => (-deviation).max(0.0),
+    };
+    let width = band.half_width().max(settings.min_deviation);
+    let score = if !counted.is_finite() || counted == 0.0 {
+        0.0
+    } else if width > 0.0 {
+        counted / width
+    } else {
+        // A perfectly flat history and no min_deviation: any change is as surprising as it gets.
+        f64::MAX
+    };
+    Observation { timestamp, value, score, expected: band.expected, lower: band.lower, upper: band.upper, ready }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> DetectorSettings {
+        DetectorSettings { periods: Some(vec![24]), step_seconds: Some(3600.0), refit_every: 12, ..Default::default() }
+    }
+
+    fn scored(o: Outcome) -> Observation {
+        match o {
+            Outcome::Scored(o) => o,
+            other => panic!("not scored: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn cold_start_uses_the_fallback_until_two_periods_then_the_seasonal_fit() {
+        let s = settings();
+        let mut d = SeriesDetector::new(&s, 0);
+        let y = |i: usize| {
+            10.0 + 5.0 * (2.0 * std::f64::consts::PI * i as f64 / 24.0).sin() + ((i * 7919) % 13) as f64 * 0.05
+        };
+        for i in 0..48 {
+            let o = d.push(&s, i as f64 * 3600.0, y(i));
+            if i >= 3 {
+                assert!(!scored(o).ready);
+            }
+            assert!(d.take_fit_job(&s).is_none() || i == 47);
+        }
+        // The job was taken at i = 47 above; run it like replay does.
+        d.fit_in_flight = false;
+        let job = d.take_fit_job(&s).unwrap();
+        assert_eq!((job.values.len(), job.end), (48, 47));
+        d.finish_fit(job.run());
+        assert!(d.ready());
+        let o = scored(d.push(&s, 48.0 * 3600.0, y(48)));
+        assert!(o.ready && o.score < 1.0, "{o:?}");
+        let spike = scored(d.push(&s, 49.0 * 3600.0, y(49) + 20.0));
+        assert!(spike.ready && spike.score > 3.0, "{spike:?}");
+    }
+
+    #[test]
+    fn late_and_duplicate_points_do_not_move_the_grid_and_gaps_are_filled() {
+        let s = settings();
+        let mut d = SeriesDetector::new(&s, 0);
+        for i in 0..5 {
+            d.push(&s, i as f64 * 3600.0, i as f64);
+        }
+        assert_eq!(d.push(&s, 3.0 * 3600.0, 9.0), Outcome::Late);
+        d.push(&s, 8.0 * 3600.0 + 20.0, 8.0);
+        assert_eq!(d.last_index(), Some(8));
+        let tail: Vec<f64> = d.tail(4).collect();
+        assert_eq!(tail[3], 8.0);
+        assert!(tail[..3].iter().all(|v| v.is_nan()));
+    }
+
+    #[test]
+    fn the_step_is_inferred_from_the_first_points() {
+        let s = DetectorSettings { step_seconds: None, ..settings() };
+        let mut d = SeriesDetector::new(&s, 0);
+        for i in 0..=STEP_PROBE {
+            d.push(&s, 1000.0 + i as f64 * 300.0, 1.0);
+        }
+        assert_eq!(d.step(), Some(300.0));
+        assert_eq!(d.last_index(), Some(STEP_PROBE as u64));
+    }
+
+    #[test]
+    fn direction_and_min_deviation_bound_the_score() {
+        let band = Band { expected: 10.0, lower: 8.0, upper: 12.0 };
+        let s = DetectorSettings { direction: Direction::Above, ..settings() };
+        assert_eq!(observe(&s, band, 0.0, 6.0, true).score, 0.0);
+        assert_eq!(observe(&s, band, 0.0, 14.0, true).score, 2.0);
+        let s = DetectorSettings { min_deviation: 8.0, ..settings() };
+        assert_eq!(observe(&s, band, 0.0, 6.0, true).score, 0.5);
+        assert_eq!(observe(&s, band, 0.0, f64::NAN, true).score, 0.0);
+    }
+}
