@@ -151,9 +151,11 @@ impl SeriesSource {
         let mut queued = None;
         {
             let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
-            let entry = series
-                .entry(labels.clone())
-                .or_insert_with(|| Entry { detector: SeriesDetector::new(&self.settings, phase(labels)), last: None });
+            let entry = series.entry(labels.clone()).or_insert_with(|| {
+                // Inline refits follow replay exactly (no phase); pooled ones are staggered.
+                let phase = if self.refits.is_inline() { 0 } else { phase(labels) };
+                Entry { detector: SeriesDetector::new(&self.settings, phase), last: None }
+            });
             for &(t, v) in points {
                 match entry.detector.push(&self.settings, t, v) {
                     Outcome::Scored(o) => {
@@ -178,17 +180,28 @@ impl SeriesSource {
         }
         self.metrics.anomaly_points.get_or_create(&SourceLabels::new(&self.name)).inc_by(summary.scored as u64);
         if let Some(job) = queued {
-            let source = self.clone();
-            let labels = labels.clone();
-            self.refits.submit(&self.metrics, move || {
-                let done = source.refit(job);
-                let mut series = source.series.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(entry) = series.get_mut(&labels) {
-                    source.install(&labels, entry, done);
-                }
-            });
+            self.queue(labels.clone(), job);
         }
         summary
+    }
+
+    /// Runs `job` on the pool; if the series moved on far enough meanwhile that another refit is
+    /// due, that one is queued right away rather than waiting for the next push.
+    fn queue(self: &Arc<Self>, labels: SeriesLabels, job: FitJob) {
+        let source = self.clone();
+        self.refits.submit(&self.metrics, move || {
+            let done = source.refit(job);
+            let next = {
+                let mut series = source.series.lock().unwrap_or_else(|e| e.into_inner());
+                series.get_mut(&labels).and_then(|entry| {
+                    source.install(&labels, entry, done);
+                    entry.detector.take_fit_job(&source.settings)
+                })
+            };
+            if let Some(job) = next {
+                source.queue(labels, job);
+            }
+        });
     }
 
     /// Runs a refit and the changepoint search over the same history.

@@ -318,7 +318,8 @@ impl SeriesDetector {
             complete: periods.len() == self.periods.len(),
             periods,
             level: settings.level.get(),
-            horizon: 2 * settings.refit_every + 1,
+            // Room for a refit that runs late on a busy pool before the fallback takes over.
+            horizon: 4 * settings.refit_every + 1,
         })
     }
 
