@@ -130,6 +130,12 @@ pub struct DetectorArgs {
     /// both, above or below.
     #[arg(long)]
     direction: Option<String>,
+    /// Points the median/MAD cold-start fallback looks back over.
+    #[arg(long)]
+    fallback_window: Option<usize>,
+    /// Recent prediction errors the interval is calibrated on.
+    #[arg(long)]
+    calibration_window: Option<usize>,
 }
 
 impl DetectorArgs {
@@ -148,6 +154,14 @@ impl DetectorArgs {
         if let Some(m) = self.min_deviation {
             anyhow::ensure!(m >= 0.0, "--min-deviation must be a number >= 0");
             s.min_deviation = m;
+        }
+        if let Some(w) = self.fallback_window {
+            anyhow::ensure!(w >= 3, "--fallback-window must be at least 3");
+            s.fallback_window = w;
+        }
+        if let Some(w) = self.calibration_window {
+            anyhow::ensure!(w >= 30, "--calibration-window must be at least 30");
+            s.calibration_window = w;
         }
         if let Some(d) = &self.direction {
             s.direction = serde_json::from_value(serde_json::Value::String(d.clone()))

@@ -819,6 +819,7 @@ pub struct RawSeriesSource {
     pub history_periods: Option<u64>,
     pub max_history: Option<u64>,
     pub fallback_window: Option<u64>,
+    pub calibration_window: Option<u64>,
     pub max_series: Option<u64>,
     // [model.anomaly] only.
     pub series: Option<Vec<String>>,
@@ -914,6 +915,7 @@ fn validate_detector(
     count("history_periods", r.history_periods, 2, 100, &mut d.history_periods);
     count("max_history", r.max_history, 16, 1_000_000, &mut d.max_history);
     count("fallback_window", r.fallback_window, 3, 100_000, &mut d.fallback_window);
+    count("calibration_window", r.calibration_window, 30, 1_000_000, &mut d.calibration_window);
     if ok {
         if let Some(p) = &d.periods {
             let longest = p.iter().copied().max().unwrap_or(0);

@@ -18,10 +18,6 @@ use super::{DetectorSettings, Direction};
 /// Points used to infer the step when it is not configured.
 const STEP_PROBE: usize = 8;
 
-/// Recent absolute prediction errors kept to calibrate the interval. Model intervals assume
-/// Gaussian errors; real series are heavier-tailed, so the half-width is never narrower than the
-/// `level` quantile of the errors actually made (split-conformal). About 17 hours of 1-minute points.
-const CALIBRATION: usize = 1000;
 /// Errors needed before the empirical quantile is trusted.
 const MIN_CALIBRATION: usize = 30;
 
@@ -289,7 +285,7 @@ impl SeriesDetector {
         let observation = observe(settings, band, timestamp, value, ready);
         let error = (value - band.expected).abs();
         if error.is_finite() {
-            if self.errors.len() == CALIBRATION {
+            if self.errors.len() >= settings.calibration_window {
                 self.errors.pop_front();
             }
             self.errors.push_back(error);

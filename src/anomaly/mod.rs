@@ -82,6 +82,10 @@ pub struct DetectorSettings {
     pub max_history: usize,
     /// Points the median/MAD fallback looks back over.
     pub fallback_window: usize,
+    /// Recent absolute prediction errors kept to calibrate the interval. Model intervals assume
+    /// Gaussian errors; real series are heavier-tailed, so the half-width is never narrower than
+    /// the `level` quantile of the errors actually made (split-conformal).
+    pub calibration_window: usize,
 }
 
 impl Default for DetectorSettings {
@@ -96,6 +100,7 @@ impl Default for DetectorSettings {
             history_periods: 3,
             max_history: 10_080,
             fallback_window: 120,
+            calibration_window: 1000,
         }
     }
 }
