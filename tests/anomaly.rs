@@ -268,3 +268,42 @@ async fn background_refits_make_a_series_ready_without_blocking_the_push() {
     post_json(&state, &json_body("latency_p95", &series(41, None)[40..])).await;
     assert_eq!(sample(&metrics(&state).await, "anomaly_ready", &[("series", "latency_p95")]), Some(1.0));
 }
+
+mod hostile_series {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            4 => -1e3..1e3f64,
+            1 => Just(f64::NAN),
+            1 => Just(0.0),
+            1 => prop_oneof![Just(1e300), Just(-1e300), Just(5e-324)],
+        ]
+    }
+
+    fn gap() -> impl Strategy<Value = f64> {
+        prop_oneof![8 => Just(60.0), 1 => Just(0.0), 1 => -120.0..120.0f64, 1 => 1.0..1e6f64, 1 => Just(30.0)]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Gaps, jitter, repeats, NaN, zeros and values near the float limits never panic the
+        /// detector or its refits, and every score is a number >= 0.
+        #[test]
+        fn any_sequence_of_points_scores_without_panicking(points in prop::collection::vec((gap(), value()), 1..300)) {
+            let s = settings();
+            let mut d = SeriesDetector::new(&s, 3);
+            let mut t = T0;
+            for (dt, v) in points {
+                t += dt;
+                if let Outcome::Scored(o) = d.push(&s, t, v) {
+                    prop_assert!(o.score >= 0.0 && !o.score.is_nan(), "{o:?}");
+                }
+                if let Some(job) = d.take_fit_job(&s) {
+                    d.finish_fit(job.run());
+                }
+            }
+        }
+    }
+}

@@ -47,8 +47,14 @@ pub fn fit(values: &[f64], end: u64, periods: &[usize], level: f64, horizon: usi
     if periods.is_empty() || values.len() < 2 * longest {
         return Err(FitError::TooShort(values.len(), periods.to_vec()));
     }
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(FitError::Model("the history has no finite value to interpolate from".into()));
+    }
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
+    if !mean.is_finite() {
+        return Err(FitError::Model("values too large to standardise".into()));
+    }
     let sd = (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
     if !(sd > 0.0) || !sd.is_finite() {
         // A constant history: any change from it is the news; the band has no width.
