@@ -179,8 +179,8 @@ mod tests {
             labels("latency", &metric),
             vec![
                 ("query".to_string(), "latency".to_string()),
-                ("exported_query".into(), "x".into()),
-                ("job".into(), "api".into())
+                ("job".into(), "api".into()),
+                ("exported_query".into(), "x".into())
             ]
         );
     }
