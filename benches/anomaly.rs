@@ -8,8 +8,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use driftwatch::anomaly::detector::Outcome;
+use driftwatch::anomaly::detector::{FitJob, Outcome};
 use driftwatch::anomaly::{DetectorSettings, SeriesDetector, group};
+use driftwatch::series::CHANGEPOINT_POINTS;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 /// A one-minute series with hourly and daily seasons and noise.
@@ -46,33 +47,24 @@ fn fits(c: &mut Criterion) {
     let mut g = c.benchmark_group("refit");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     // The server's default for one-minute series: the daily period, three days kept.
-    let day = settings(vec![1440]);
-    let mut d = warmed(&day, &minute_series(4320, 1), 0);
-    g.bench_function("mstl_autoets_4320_points_period_1440", |b| {
-        b.iter(|| {
-            let job = d.take_fit_job(&day).or_else(|| {
-                // A fit is not due: force one over the same history.
-                d.finish_fit(Err(driftwatch::anomaly::seasonal::FitError::NoIntervals));
-                d.take_fit_job(&DetectorSettings { refit_every: 1, ..day.clone() })
-            });
-            let r = black_box(job.expect("fit job").run());
-            d.finish_fit(r);
-        })
-    });
+    let day = FitJob {
+        values: minute_series(4320, 1),
+        end: 4319,
+        complete: true,
+        periods: vec![1440],
+        level: 0.9999,
+        horizon: 241,
+    };
+    g.bench_function("mstl_autoets_4320_points_period_1440", |b| b.iter(|| black_box(day.clone().run().expect("fit"))));
     // The reference point: a week of minutes with periods [60, 1440].
-    let week = DetectorSettings { max_history: 10_080, history_periods: 7, ..settings(vec![60, 1440]) };
-    let values = minute_series(10_080, 2);
+    let week = FitJob { values: minute_series(10_080, 2), end: 10_079, periods: vec![60, 1440], ..day.clone() };
     g.bench_function("mstl_autoets_10080_points_periods_60_1440", |b| {
-        b.iter(|| {
-            let mut d = SeriesDetector::new(&week, 0);
-            for (i, &v) in values.iter().enumerate() {
-                d.push(&week, 60.0 * i as f64, v);
-            }
-            black_box(d.take_fit_job(&week).expect("fit job").run().expect("fit"))
-        })
+        b.iter(|| black_box(week.clone().run().expect("fit")))
     });
     let history = minute_series(4320, 3);
     g.bench_function("changepoints_4320_points", |b| b.iter(|| black_box(group::changepoints(&history))));
+    let recent = &history[history.len() - CHANGEPOINT_POINTS..];
+    g.bench_function("changepoints_newest_1000_points", |b| b.iter(|| black_box(group::changepoints(recent))));
     g.finish();
 }
 
@@ -82,16 +74,20 @@ fn scoring(c: &mut Criterion) {
     let mut d = warmed(&s, &values[..4320], 0);
     let mut i = 4320;
     c.bench_function("score_one_point_between_refits", |b| {
-        b.iter(|| {
-            let o = d.push(&s, 60.0 * i as f64, values[i % values.len()]);
-            i += 1;
-            // Keep the fit fresh without timing it: a scored point, not a refit, is measured.
-            if i % 60 == 0 {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            for _ in 0..iters {
+                let start = std::time::Instant::now();
+                let o = d.push(&s, 60.0 * i as f64, values[i % values.len()]);
+                timed += start.elapsed();
+                black_box(matches!(o, Outcome::Scored(_)));
+                i += 1;
+                // Refits keep the forecast fresh, untimed: a scored point is what is measured.
                 if let Some(job) = d.take_fit_job(&s) {
                     d.finish_fit(job.run());
                 }
             }
-            black_box(matches!(o, Outcome::Scored(_)))
+            timed
         })
     });
 }
@@ -121,7 +117,14 @@ fn fleet(c: &mut Criterion) {
                     }
                     let done: Vec<_> = pool.install(|| {
                         use rayon::prelude::*;
-                        jobs.into_par_iter().map(|(k, job)| (k, job.run())).collect()
+                        // What the server's refit does: the fit and the changepoint search.
+                        jobs.into_par_iter()
+                            .map(|(k, job)| {
+                                let recent = &job.values[job.values.len() - CHANGEPOINT_POINTS..];
+                                black_box(group::changepoints(recent));
+                                (k, job.run())
+                            })
+                            .collect()
                     });
                     for (k, r) in done {
                         fleet[k].finish_fit(r);

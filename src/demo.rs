@@ -114,6 +114,7 @@ pub async fn run(listen: SocketAddr, rate: u32, duration: Option<u64>) -> anyhow
     let tick = Duration::from_millis(100);
     let per_tick = (rate as usize / 10).max(1);
     let mut interval = tokio::time::interval(tick);
+    let mut minute: u64 = 0;
     let deadline = duration.map(|d| started + Duration::from_secs(d));
     let shutdown = crate::cli::shutdown_signal();
     tokio::pin!(shutdown);
@@ -126,15 +127,39 @@ pub async fn run(listen: SocketAddr, rate: u32, duration: Option<u64>) -> anyhow
             break;
         }
         let t = started.elapsed().as_secs_f64();
-        let body = data.batch(&mut rng, per_tick, t);
+        let mut body = data.batch(&mut rng, per_tick, t);
+        minute += 1;
+        body["series"] = json!({"latency_p95": {"timestamps": [SERIES_START + 60.0 * minute as f64], "values": [latency(&mut rng, minute, t)]}});
         let response: Value = client.post(&url).json(&body).send().await?.error_for_status()?.json().await?;
         if let Some(latest) = response.get("latest").filter(|l| !l.is_null()) {
             print_window(t, latest);
+        }
+        let point = &response["series"]["latest"]["latency_p95"];
+        if point["score"].as_f64().is_some_and(|s| s > 1.0) {
+            println!(
+                "t={t:>5.1}s latency_p95 {:.3} expected {:.3} (upper {:.3})  anomaly_score {:.1}{}",
+                point["value"].as_f64().unwrap_or(f64::NAN),
+                point["expected"].as_f64().unwrap_or(f64::NAN),
+                point["upper"].as_f64().unwrap_or(f64::NAN),
+                point["score"].as_f64().unwrap_or(f64::NAN),
+                if point["ready"] == Value::Bool(true) { "" } else { "  (cold start: median/MAD)" }
+            );
         }
     }
     let _ = stop_tx.send(());
     server.await??;
     Ok(())
+}
+
+/// Demo series time starts here (2024-11-25) and advances a minute per tick.
+const SERIES_START: f64 = 1_732_500_000.0;
+
+/// Latency with an hourly season and noise, plus a 2-second (20-point) spike 75 s into each
+/// 90-second cycle.
+fn latency(rng: &mut StdRng, minute: u64, t: f64) -> f64 {
+    let season = 0.03 * (2.0 * std::f64::consts::PI * minute as f64 / 60.0).sin();
+    let spike = if (75.0..77.0).contains(&(t % 90.0)) { 0.15 } else { 0.0 };
+    0.12 + season + rng.random_range(-0.005..0.005) + spike
 }
 
 fn print_window(t: f64, report: &Value) {

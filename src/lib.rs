@@ -1,10 +1,11 @@
-//! driftwatch: a sidecar that scores data drift of an ML model's inputs against a reference and
-//! exports the scores as Prometheus metrics.
+//! driftwatch: a sidecar that scores data drift of an ML model's inputs against a reference, and
+//! anomalies of its metric series against their seasonal forecast, and exports the scores as
+//! Prometheus metrics.
 //!
 //! # Layout
 //! Dependencies point down this list: HTTP and CLI on top, pure statistics and kernels at the bottom.
 //!
-//! - [`cli`]: the `driftwatch` subcommands (`serve`, `demo`, `check`, `load`), argument parsing only.
+//! - [`cli`]: the `driftwatch` subcommands (`serve`, `demo`, `check`, `load`, `replay`, `nab`), argument parsing only.
 //! - [`load`]: the `load` subcommand, a load generator that reports throughput, latency and RSS.
 //! - [`demo`]: streams the embedded demo dataset into a running server with drift injected over time.
 //! - [`server`]: `app(state) -> Router`, the handlers, `run(listener, shutdown)`.
@@ -16,6 +17,7 @@
 //! - [`ingest`]: request decoders (JSON columnar or rows, NDJSON, Arrow IPC) into a [`batch::Batch`].
 //! - [`batch`]: the validated columnar batch, accepted or rejected whole.
 //! - [`engine`]: per-model state; append → score full windows off the reactor → publish.
+//! - [`series`]: live metric series — each source's detectors, background refits, anomaly gauges.
 //! - [`snapshot`]: atomic state snapshots in the data directory, restored at start.
 //! - [`window`]: tumbling/sliding windows and the warmup buffer.
 //! - [`metrics`]: every exported metric family, in one registry.
@@ -23,6 +25,8 @@
 //! - [`reference`]: reading references with polars, resolving features, fitting them.
 //! - [`drift`]: PSI, KS, chi-squared, Wasserstein, Jensen–Shannon and the multiple-testing decision, as
 //!   pure functions over slices.
+//! - [`anomaly`]: seasonal anomaly detection on series (augurs MSTL/AutoETS, median/MAD cold
+//!   start, outliers, changepoints), `replay`, the NAB scorer and the Prometheus pull.
 //! - [`durable`]: crash-safe file writes (write, fsync, rename, fsync the directory).
 //! - [`kernels`]: the shared hot loops (branch-free binning, galloping search).
 

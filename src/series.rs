@@ -12,6 +12,9 @@ use crate::anomaly::detector::{FitJob, Outcome};
 use crate::anomaly::{DetectorSettings, Observation, SeriesDetector, group};
 use crate::metrics::{Metrics, OutcomeLabels, SeriesLabels, SourceLabels};
 
+/// Points of the history searched for level shifts at each refit.
+pub const CHANGEPOINT_POINTS: usize = 1000;
+
 /// Runs refits off the request path: a fixed number of threads, FIFO. `None` threads runs each
 /// refit inline (tests that need deterministic scores).
 pub struct RefitPool {
@@ -154,6 +157,8 @@ impl SeriesSource {
             let entry = series.entry(labels.clone()).or_insert_with(|| {
                 // Inline refits follow replay exactly (no phase); pooled ones are staggered.
                 let phase = if self.refits.is_inline() { 0 } else { phase(labels) };
+                // Visible from its first point: warming up, not absent.
+                self.metrics.anomaly_ready.get_or_create(labels).set(0.0);
                 Entry { detector: SeriesDetector::new(&self.settings, phase), last: None }
             });
             for &(t, v) in points {
@@ -207,8 +212,9 @@ impl SeriesSource {
     /// Runs a refit and the changepoint search over the same history.
     fn refit(&self, job: FitJob) -> Refit {
         let started = Instant::now();
-        let changepoint =
-            group::changepoints(&job.values).last().map(|&i| job.end + i as u64 + 1 - job.values.len() as u64);
+        // The newest CHANGEPOINT_POINTS only: BOCPD over the whole history would cost twice the fit.
+        let recent = &job.values[job.values.len().saturating_sub(CHANGEPOINT_POINTS)..];
+        let changepoint = group::changepoints(recent).last().map(|&i| job.end + i as u64 + 1 - recent.len() as u64);
         let result = job.run();
         let outcome = if result.is_ok() { "ok" } else { "failed" };
         if let Err(e) = &result {

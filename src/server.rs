@@ -28,7 +28,7 @@ use crate::ingest::{self, Format};
 use crate::metrics::{AlertLabels, FeatureLabels, Metrics};
 use crate::reference::{self, ReferenceError};
 use crate::retrain::{Retrainer, Target};
-use crate::series::{PushError, PushSummary, RefitPool, SeriesSource};
+use crate::series::{PushError, RefitPool, SeriesSource};
 use crate::webhook::client::{Delivery, Sleeper, TokioSleeper};
 use crate::webhook::outbox::Outbox;
 
@@ -403,7 +403,15 @@ pub struct IngestResponse {
     pub latest: Option<WindowReport>,
     /// Series points scored and ignored as late, when the request had series.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub series: Option<PushSummary>,
+    pub series: Option<SeriesResponse>,
+}
+
+/// What a push of series did: points scored, points ignored as late, and each series' newest score.
+#[derive(Debug, Default, Serialize)]
+pub struct SeriesResponse {
+    pub scored: usize,
+    pub late: usize,
+    pub latest: BTreeMap<String, crate::anomaly::Observation>,
 }
 
 async fn ingest_handler(
@@ -505,11 +513,15 @@ fn ingest_blocking(
         },
     };
     if let Some(s) = &decoded.series {
-        let mut total = PushSummary::default();
+        let mut total = SeriesResponse::default();
         for (n, points) in &s.series {
-            let r = source.push(&SeriesSource::pushed_labels(name, n), points);
+            let labels = SeriesSource::pushed_labels(name, n);
+            let r = source.push(&labels, points);
             total.scored += r.scored;
             total.late += r.late;
+            if let Some(o) = source.last(&labels) {
+                total.latest.insert(n.clone(), o);
+            }
         }
         response.series = Some(total);
     }

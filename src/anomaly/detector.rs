@@ -18,6 +18,9 @@ use super::{DetectorSettings, Direction};
 /// Points used to infer the step when it is not configured.
 const STEP_PROBE: usize = 8;
 
+/// Points the fallback needs before it scores: a median/MAD of three points calls every fourth
+/// point an anomaly.
+const MIN_FALLBACK_POINTS: usize = 10;
 /// Errors needed before the empirical quantile is trusted.
 const MIN_CALIBRATION: usize = 30;
 
@@ -46,7 +49,7 @@ impl Observation {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Outcome {
     Scored(Observation),
-    /// Too few points yet to say anything (fewer than three).
+    /// Too few points yet to say anything (fewer than ten).
     Warming,
     /// At or before the last point of the series: a retried batch, ignored.
     Late,
@@ -166,7 +169,7 @@ impl SeriesDetector {
         self.last_timestamp = Some(timestamp);
         let Some(step) = self.step else {
             let recent: Vec<f64> = self.probe.iter().map(|p| p.1).collect();
-            let scored = self.score_with_fallback(settings, recent.into_iter(), timestamp, value);
+            let scored = self.score_with_fallback(settings, recent, timestamp, value);
             self.probe.push((timestamp, value));
             if self.probe.len() > STEP_PROBE {
                 self.start_grid(settings);
@@ -243,18 +246,21 @@ impl SeriesDetector {
             }
         }
         let recent: Vec<f64> = self.tail(settings.fallback_window).collect();
-        self.score_with_fallback(settings, recent.into_iter(), timestamp, value)
+        self.score_with_fallback(settings, recent, timestamp, value)
     }
 
     fn score_with_fallback(
         &mut self,
         settings: &DetectorSettings,
-        recent: impl Iterator<Item = f64>,
+        recent: Vec<f64>,
         timestamp: f64,
         value: f64,
     ) -> Outcome {
+        if recent.iter().filter(|v| v.is_finite()).count() < MIN_FALLBACK_POINTS {
+            return Outcome::Warming;
+        }
         let mut scratch = std::mem::take(&mut self.scratch);
-        let band = fallback::band(recent, settings.level.z(), &mut scratch);
+        let band = fallback::band(recent.into_iter(), settings.level.z(), &mut scratch);
         self.scratch = scratch;
         match band {
             Some(band) => self.calibrated(settings, band, timestamp, value, false),
@@ -393,7 +399,7 @@ mod tests {
         };
         for i in 0..48 {
             let o = d.push(&s, i as f64 * 3600.0, y(i));
-            if i >= 3 {
+            if i >= MIN_FALLBACK_POINTS {
                 assert!(!scored(o).ready);
             }
             assert!(d.take_fit_job(&s).is_none() || i == 47);
