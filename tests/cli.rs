@@ -101,3 +101,58 @@ fn demo_scores_windows_within_seconds() {
     assert!(windows.len() >= 2, "{lines:#?}");
     assert!(windows[0].contains("age psi="), "{}", windows[0]);
 }
+
+#[test]
+fn replay_writes_each_rows_causal_score_as_the_detector_computes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("latency.csv");
+    let mut csv = String::from("timestamp,value\n");
+    let mut rows = Vec::new();
+    for i in 0..400 {
+        // A 24-step season, a spike at 350, a gap at 200..203, one empty value.
+        if (200..203).contains(&i) {
+            continue;
+        }
+        let ts = format!("2024-11-25 {:02}:{:02}:00", i / 60, i % 60);
+        let v = if i == 120 {
+            f64::NAN
+        } else {
+            10.0 + 3.0 * (i as f64 * std::f64::consts::PI / 12.0).sin()
+                + ((i * 37) % 7) as f64 * 0.1
+                + if i == 350 { 25.0 } else { 0.0 }
+        };
+        csv += &format!("{ts},{}\n", if v.is_nan() { String::new() } else { v.to_string() });
+        rows.push(driftwatch::anomaly::replay::Row {
+            raw_timestamp: ts.clone(),
+            timestamp: driftwatch::anomaly::replay::parse_timestamp(&ts).unwrap(),
+            value: v,
+        });
+    }
+    std::fs::write(&input, csv).unwrap();
+    let output = dir.path().join("scores.csv");
+    let status = Command::new(BIN)
+        .args(["replay", "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--periods", "24"])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let settings = driftwatch::anomaly::DetectorSettings { periods: Some(vec![24]), ..Default::default() };
+    let want = driftwatch::anomaly::replay::score_rows(&settings, &rows, |_| {});
+    let text = std::fs::read_to_string(&output).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("timestamp,value,anomaly_score"));
+    let got: Vec<(String, f64)> = lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            (cells[0].to_string(), cells[2].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(got.len(), rows.len());
+    for ((ts, score), (row, want)) in got.iter().zip(rows.iter().zip(&want)) {
+        assert_eq!(ts, &row.raw_timestamp);
+        assert_eq!(score, want, "{ts}");
+    }
+    // The spike is the one anomaly the seasonal model sees after warm-up.
+    let spike = rows.iter().position(|r| r.value > 30.0).unwrap();
+    assert!(want[spike] > 1.0, "spike scored {}", want[spike]);
+}
