@@ -124,6 +124,7 @@ pub struct Metrics {
     pub anomaly_outlier: Family<SeriesLabels, FloatGauge>,
     pub anomaly_changepoint: Family<SeriesLabels, FloatGauge>,
     pub anomaly_points: Family<SourceLabels, Counter>,
+    pub anomalous_points: Family<SeriesLabels, Counter>,
     pub anomaly_series_rejected: Family<SourceLabels, Counter>,
     pub anomaly_refits: Family<OutcomeLabels, Counter>,
     pub anomaly_refit_seconds: Histogram,
@@ -177,6 +178,7 @@ impl Metrics {
             anomaly_outlier: Family::default(),
             anomaly_changepoint: Family::default(),
             anomaly_points: Family::default(),
+            anomalous_points: Family::default(),
             anomaly_series_rejected: Family::default(),
             anomaly_refits: Family::default(),
             anomaly_refit_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
@@ -305,6 +307,11 @@ impl Metrics {
             m.anomaly_changepoint.clone(),
         );
         r.register("driftwatch_anomaly_points", "Series points scored", m.anomaly_points.clone());
+        r.register(
+            "driftwatch_anomalous_points",
+            "Points that scored above 1, per series (also those inside a batch, which the gauges skip)",
+            m.anomalous_points.clone(),
+        );
         r.register(
             "driftwatch_anomaly_series_rejected",
             "Series refused because the source reached max_series",

@@ -152,6 +152,7 @@ impl SeriesSource {
     pub fn push(self: &Arc<Self>, labels: &SeriesLabels, points: &[(f64, f64)]) -> PushSummary {
         let mut summary = PushSummary::default();
         let mut queued = None;
+        let mut anomalous = 0;
         {
             let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
             let entry = series.entry(labels.clone()).or_insert_with(|| {
@@ -165,6 +166,7 @@ impl SeriesSource {
                 match entry.detector.push(&self.settings, t, v) {
                     Outcome::Scored(o) => {
                         summary.scored += 1;
+                        anomalous += u64::from(o.anomalous());
                         entry.last = Some(o);
                     }
                     Outcome::Warming => summary.scored += 1,
@@ -182,6 +184,8 @@ impl SeriesSource {
             if let Some(o) = &entry.last {
                 self.publish(labels, o);
             }
+            // The gauges show the newest point only; this also counts anomalies inside a batch.
+            self.metrics.anomalous_points.get_or_create(labels).inc_by(anomalous);
         }
         self.metrics.anomaly_points.get_or_create(&SourceLabels::new(&self.name)).inc_by(summary.scored as u64);
         if let Some(job) = queued {

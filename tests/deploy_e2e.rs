@@ -64,6 +64,7 @@ async fn drift_alert_reaches_alertmanager_then_driftwatch_then_one_retrain_reque
         "[server]\ndata_dir = \"data\"\n[alertmanager]\nalerts = [\"DataDriftDetected\", \"ModelAccuracyDrop\"]\n\
          bearer_token_file = \"secrets/driftwatch-token\"\n\
          [[model]]\nname = \"churn\"\nreference = \"reference.csv\"\nwindow = 200\n\
+         [model.anomaly]\nstep_seconds = 60\nperiods = [12]\nrefit_every = 6\nmin_deviation = 1.0\n\
          [model.retrain]\nurl = \"{}\"\ntriggers = [\"alert\"]\n",
         rx.url()
     );
@@ -90,17 +91,26 @@ async fn drift_alert_reaches_alertmanager_then_driftwatch_then_one_retrain_reque
     std::fs::write(dir.path().join("prometheus.yml"), prom_config).unwrap();
     let _prom = spawn_prometheus(&dir.path().join("prometheus.yml"), dir.path(), &prom);
 
-    // A model server posting 50 rows every 250 ms: a 200-row window a second.
+    // A model server posting 50 rows every 250 ms (a 200-row window a second) and one point of its
+    // latency series (a simulated minute per post: a 12-minute season, noise well under
+    // min_deviation), with a +30 spike when `spike` is set.
     let drifted = Arc::new(AtomicBool::new(false));
+    let spike = Arc::new(AtomicBool::new(false));
     let client = reqwest::Client::new();
     let feeder = {
-        let (client, drifted) = (client.clone(), drifted.clone());
+        let (client, drifted, spike) = (client.clone(), drifted.clone(), spike.clone());
         tokio::spawn(async move {
             let mut i = 0usize;
             loop {
                 let shift = if drifted.load(Ordering::Relaxed) { 8.0 } else { 0.0 };
                 let x: Vec<f64> = (i..i + 50).map(|k| ((k * 37) % 200) as f64 / 20.0 + shift).collect();
-                let body = json!({"model": "churn", "features": {"x": x}});
+                let minute = (i / 50) as f64;
+                let latency = 5.0
+                    + 2.0 * (minute * std::f64::consts::PI / 6.0).sin()
+                    + 0.02 * ((i / 50 * 7919) % 11) as f64
+                    + if spike.swap(false, Ordering::Relaxed) { 30.0 } else { 0.0 };
+                let body = json!({"model": "churn", "features": {"x": x},
+                    "series": {"latency_p95": {"timestamps": [1_732_500_000.0 + 60.0 * minute], "values": [latency]}}});
                 let _ = client.post(format!("http://{sidecar}/ingest")).json(&body).send().await;
                 i += 50;
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -157,5 +167,22 @@ async fn drift_alert_reaches_alertmanager_then_driftwatch_then_one_retrain_reque
     // Drift goes on and Prometheus keeps the alert firing: still one request.
     tokio::time::sleep(Duration::from_secs(20)).await;
     assert_eq!(rx.requests().len(), 1);
+
+    // The same chain for a series: calm so far, then one spiked point fires SeriesAnomalous.
+    let series_alert = async || {
+        let a = get_json(&client, &format!("http://{prom}/api/v1/alerts")).await;
+        a["data"]["alerts"].as_array().is_some_and(|v| {
+            v.iter().any(|a| {
+                a["labels"]["alertname"] == "SeriesAnomalous"
+                    && a["labels"]["series"] == "latency_p95"
+                    && a["state"] == "firing"
+            })
+        })
+    };
+    assert!(!series_alert().await, "SeriesAnomalous fired on the calm series");
+    let t1 = Instant::now();
+    spike.store(true, Ordering::Relaxed);
+    let fired = until("SeriesAnomalous firing in Prometheus", Duration::from_secs(90), series_alert).await;
+    println!("spiked point -> SeriesAnomalous firing {:.1} s", fired.duration_since(t1).as_secs_f64());
     feeder.abort();
 }

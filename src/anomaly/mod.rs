@@ -93,8 +93,9 @@ impl Default for DetectorSettings {
         DetectorSettings {
             periods: None,
             step_seconds: None,
-            // One expected exceedance per 10,000 points: about one a week for a one-minute series
-            // (0.99 would page 14 times a day per series), and the best NAB score of those tried.
+            // With the 1000-error calibration this makes the band the largest recent error: on
+            // stationary noise about one point in 1000 scores above 1 (1.4 a day for a one-minute
+            // series, where 0.99 would be 14); the best NAB score of the settings tried.
             level: Level(0.9999),
             direction: Direction::Both,
             min_deviation: 0.0,
