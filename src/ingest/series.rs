@@ -85,23 +85,18 @@ fn number(v: &Value, field: &str) -> Result<Option<f64>, ApiError> {
     }
 }
 
+/// A JSON array of numbers or nulls; errors name `field[i]`.
+fn numbers(values: &[Value], field: &str) -> Result<Vec<Option<f64>>, ApiError> {
+    values.iter().enumerate().map(|(i, v)| number(v, &format!("{field}[{i}]"))).collect()
+}
+
 pub fn from_json(series: super::UniqueMap<JsonSeries>) -> Result<SeriesBatch, ApiError> {
     let mut out = SeriesBatch::default();
     for (name, s) in series.0 {
         let at = format!("series.{name}");
         check_name(&name, &at)?;
-        let ts = s
-            .timestamps
-            .iter()
-            .enumerate()
-            .map(|(i, v)| number(v, &format!("{at}.timestamps[{i}]")))
-            .collect::<Result<Vec<_>, _>>()?;
-        let values = s
-            .values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| number(v, &format!("{at}.values[{i}]")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let ts = numbers(&s.timestamps, &format!("{at}.timestamps"))?;
+        let values = numbers(&s.values, &format!("{at}.values"))?;
         out.series.push((name, points(&ts, &values, &at)?));
     }
     if out.series.is_empty() {
