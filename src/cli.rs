@@ -44,6 +44,33 @@ pub enum Command {
         #[arg(long)]
         duration: Option<u64>,
     },
+    /// The demo model server of deploy/: serves churn predictions on POST /predict, mirrors their
+    /// features to the sidecar, pushes its prediction latency, exports application metrics.
+    ModelServer {
+        #[arg(long, env = "MODEL_SERVER_LISTEN", default_value = "127.0.0.1:8000")]
+        listen: SocketAddr,
+        /// The driftwatch sidecar's base URL ("none": do not forward).
+        #[arg(long, env = "DRIFTWATCH_URL", default_value = "http://127.0.0.1:9184")]
+        sidecar: String,
+        /// The model name the sidecar monitors.
+        #[arg(long, default_value = "demo-churn")]
+        model: String,
+        /// Environment variable holding the sidecar's bearer token.
+        #[arg(long)]
+        token_env: Option<String>,
+        /// Requests per second of built-in traffic to its own /predict (0: none).
+        #[arg(long, default_value_t = 10)]
+        traffic: u32,
+        /// Rows per built-in request.
+        #[arg(long, default_value_t = 50)]
+        batch_rows: usize,
+        /// Seconds between points of the prediction_latency_p95 series pushed to the sidecar.
+        #[arg(long, default_value_t = 60)]
+        series_every: u64,
+        /// Stop after this many seconds (default: run until Ctrl-C or SIGTERM).
+        #[arg(long)]
+        duration: Option<u64>,
+    },
     /// Drive /ingest of a running sidecar for a while; report throughput, latency and its memory.
     Load {
         /// The sidecar's base URL.
@@ -220,6 +247,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo { listen, rate, duration } => crate::demo::run(listen, rate, duration).await,
+        Command::ModelServer { listen, sidecar, model, token_env, traffic, batch_rows, series_every, duration } => {
+            let token =
+                token_env.map(|var| std::env::var(&var).with_context(|| format!("{var} is not set"))).transpose()?;
+            crate::modelserver::run(crate::modelserver::RunOptions {
+                listen,
+                options: crate::modelserver::Options {
+                    model_name: model,
+                    sidecar: (sidecar != "none").then_some(sidecar),
+                    token,
+                },
+                traffic,
+                batch_rows,
+                series_every,
+                duration,
+            })
+            .await
+        }
         Command::Load { target, model, duration, concurrency, rows, report_every, warmup, pid, token_env, output } => {
             let token = match token_env {
                 Some(var) => Some(std::env::var(&var).with_context(|| format!("{var} is not set"))?),

@@ -53,10 +53,15 @@ impl DemoData {
 
     /// A JSON columnar body of `n` rows resampled with drift for time `t` seconds into the demo.
     pub fn batch(&self, rng: &mut StdRng, n: usize, t: f64) -> Value {
+        let idx: Vec<usize> = (0..n).map(|_| rng.random_range(0..self.rows())).collect();
+        json!({ "model": self.model, "features": self.drifted(rng, &idx, t) })
+    }
+
+    /// Columns (name → JSON array) of the reference rows `idx` with the drift of time `t` applied.
+    pub fn drifted(&self, rng: &mut StdRng, idx: &[usize], t: f64) -> Map<String, Value> {
         let phase = t % CYCLE_SECONDS;
         let ramp = |start: f64| ((phase - start) / 30.0).clamp(0.0, 1.0);
         let (creep, jump) = (if phase < 60.0 { ramp(30.0) } else { 0.0 }, phase >= 60.0);
-        let idx: Vec<usize> = (0..n).map(|_| rng.random_range(0..self.rows())).collect();
         let mut features = Map::new();
         for (name, column) in self.names.iter().zip(&self.columns) {
             let values: Vec<Value> = match column {
@@ -88,7 +93,7 @@ impl DemoData {
             };
             features.insert(name.clone(), Value::Array(values));
         }
-        json!({ "model": self.model, "features": features })
+        features
     }
 }
 

@@ -5,9 +5,11 @@
 //! # Layout
 //! Dependencies point down this list: HTTP and CLI on top, pure statistics and kernels at the bottom.
 //!
-//! - [`cli`]: the `driftwatch` subcommands (`serve`, `demo`, `check`, `load`, `replay`, `nab`), argument parsing only.
+//! - [`cli`]: the `driftwatch` subcommands (`serve`, `demo`, `model-server`, `check`, `load`, `replay`, `nab`), argument parsing only.
 //! - [`load`]: the `load` subcommand, a load generator that reports throughput, latency and RSS.
 //! - [`demo`]: streams the embedded demo dataset into a running server with drift injected over time.
+//! - [`modelserver`]: the demo model server of deploy/ (a linfa logistic regression that mirrors its
+//!   inputs to the sidecar and exports application metrics).
 //! - [`server`]: `app(state) -> Router`, the handlers, `run(listener, shutdown)`.
 //! - [`alertmanager`]: the Alertmanager webhook payload received on `POST /alertmanager`.
 //! - [`retrain`]: puts windows and alerts to the policy and writes retrain requests to the outbox.
@@ -44,6 +46,7 @@ pub mod ingest;
 pub mod kernels;
 pub mod load;
 pub mod metrics;
+pub mod modelserver;
 pub mod policy;
 pub mod reference;
 pub mod retrain;
