@@ -117,6 +117,7 @@ pub struct Metrics {
     pub in_flight: Gauge,
     pub anomaly_score: Family<SeriesLabels, FloatGauge>,
     pub anomaly: Family<SeriesLabels, FloatGauge>,
+    pub anomaly_value: Family<SeriesLabels, FloatGauge>,
     pub anomaly_expected: Family<SeriesLabels, FloatGauge>,
     pub anomaly_lower: Family<SeriesLabels, FloatGauge>,
     pub anomaly_upper: Family<SeriesLabels, FloatGauge>,
@@ -171,6 +172,7 @@ impl Metrics {
             in_flight: Gauge::default(),
             anomaly_score: Family::default(),
             anomaly: Family::default(),
+            anomaly_value: Family::default(),
             anomaly_expected: Family::default(),
             anomaly_lower: Family::default(),
             anomaly_upper: Family::default(),
@@ -287,6 +289,9 @@ impl Metrics {
             m.anomaly_score.clone(),
         );
         r.register("anomaly", "1 if the series' newest point scored above 1", m.anomaly.clone());
+        // The point itself, so a dashboard can draw a pushed series inside its band (a pulled one is
+        // already in Prometheus, but the same gauge keeps one query for both).
+        r.register("anomaly_value", "Value of the series' newest point", m.anomaly_value.clone());
         r.register("anomaly_expected", "Expected value of the series' newest point", m.anomaly_expected.clone());
         r.register("anomaly_lower", "Lower bound of the prediction interval", m.anomaly_lower.clone());
         r.register("anomaly_upper", "Upper bound of the prediction interval", m.anomaly_upper.clone());

@@ -241,6 +241,7 @@ impl SeriesSource {
         let m = &self.metrics;
         m.anomaly_score.get_or_create(labels).set(o.score);
         m.anomaly.get_or_create(labels).set(if o.anomalous() { 1.0 } else { 0.0 });
+        m.anomaly_value.get_or_create(labels).set(o.value);
         m.anomaly_expected.get_or_create(labels).set(o.expected);
         m.anomaly_lower.get_or_create(labels).set(o.lower);
         m.anomaly_upper.get_or_create(labels).set(o.upper);

@@ -69,6 +69,7 @@ fn assert_gauges(exposition: &str, series: &str, o: &driftwatch::anomaly::Observ
     let l = [("model_name", "churn"), ("series", series)];
     for (name, want) in [
         ("anomaly_score", o.score),
+        ("anomaly_value", o.value),
         ("anomaly_expected", o.expected),
         ("anomaly_lower", o.lower),
         ("anomaly_upper", o.upper),
