@@ -175,3 +175,69 @@ fn the_configmaps_driftwatch_config_validates() {
 fn compose_file_passes_docker_compose_config() {
     run("docker-compose", &["-f", "deploy/docker-compose.monitoring.yml", "config", "-q"]);
 }
+
+#[test]
+fn compose_stack_runs_the_model_server_and_provisions_grafana() {
+    let compose = run("docker-compose", &["-f", "deploy/docker-compose.monitoring.yml", "config"]);
+    assert!(compose.contains("- model-server"), "{compose}");
+    assert!(compose.contains("http://driftwatch:9184"), "the model server posts to driftwatch");
+    assert!(compose.contains("/etc/grafana/provisioning"), "Grafana provisioning is mounted");
+    let provider = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana/provisioning/dashboards/driftwatch.yml"),
+    )
+    .unwrap();
+    assert!(provider.contains("path: /etc/grafana/dashboards") && compose.contains("/etc/grafana/dashboards"));
+}
+
+/// values.yaml is what make_values.py writes, and what it embeds is deploy/'s files: the rule groups
+/// pass promtool, the Alertmanager config passes amtool, the dashboards are the committed ones.
+#[test]
+fn kube_prometheus_stack_values_embed_deploys_rules_routes_and_dashboards() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("values.yaml");
+    run("python3", &["deploy/kubernetes/make_values.py", out.to_str().unwrap()]);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        std::fs::read_to_string(root.join("deploy/kubernetes/values.yaml")).unwrap(),
+        "run python3 deploy/kubernetes/make_values.py"
+    );
+    // Split the chart's sections back into files (PyYAML comes with kubernetes-validate).
+    let split = format!(
+        r#"
+import json, yaml, pathlib, sys
+d = pathlib.Path({dir:?})
+v = yaml.safe_load(open({values:?}))
+for name, rules in v["additionalPrometheusRulesMap"].items():
+    (d / (name + ".rules.yml")).write_text(yaml.safe_dump(rules))
+(d / "alertmanager.yml").write_text(yaml.safe_dump(v["alertmanager"]["config"]))
+for name, board in v["grafana"]["dashboards"]["driftwatch"].items():
+    assert json.loads(board["json"]) == json.load(open({root:?} + "/deploy/grafana/dashboards/" + name + ".json")), name
+print(len(v["additionalPrometheusRulesMap"]), len(v["grafana"]["dashboards"]["driftwatch"]))
+assert any(c["job_name"] == "kubernetes-pods" for c in v["prometheus"]["prometheusSpec"]["additionalScrapeConfigs"])
+"#,
+        dir = dir.path(),
+        values = out,
+        root = root,
+    );
+    let counts = run("python3", &["-c", &split]);
+    assert_eq!(counts.trim(), "4 4", "four rule files and four dashboards");
+    let mut args = vec!["check".to_owned(), "rules".to_owned()];
+    for f in files(dir.path().to_str().unwrap(), ".rules.yml") {
+        args.push(f);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run("promtool", &args);
+    // amtool reads the secret files the config names; they live where the chart mounts them.
+    let am = dir.path().join("alertmanager.yml");
+    let text = std::fs::read_to_string(&am).unwrap();
+    assert!(text.contains("http://churn-model.ml.svc:9184/alertmanager"), "{text}");
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    let text = text.replace("/etc/alertmanager/secrets/alertmanager-driftwatch", secrets.to_str().unwrap());
+    for name in ["smtp-password", "slack-webhook-url", "pagerduty-routing-key", "driftwatch-token"] {
+        std::fs::write(secrets.join(name), "http://127.0.0.1:9/x").unwrap();
+    }
+    std::fs::write(&am, text).unwrap();
+    run("amtool", &["check-config", am.to_str().unwrap()]);
+}

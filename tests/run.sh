@@ -2,7 +2,8 @@
 # Runs every test of driftwatch. Installs what the integration tests need first: Debian's
 # `prometheus` (a real server that scrapes the sidecar in tests/prometheus.rs),
 # `prometheus-alertmanager` (delivers alerts to the sidecar in tests/alertmanager.rs) and
-# `docker-compose`, and kubernetes-validate from PyPI (tests/deploy.rs checks deploy/ with them).
+# `docker-compose`, and kubernetes-validate from PyPI (tests/deploy.rs checks deploy/ with them), and
+# @grafana/schema with typescript from npm (tests/dashboards.rs type-checks the dashboards).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 [ -x /usr/bin/prometheus-alertmanager ] && command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"
@@ -21,6 +23,17 @@ fi
 if ! python3 -c "import kubernetes_validate" >/dev/null 2>&1; then
     echo "installing kubernetes-validate (PyPI) for tests/deploy.rs" >&2
     python3 -m pip install -q kubernetes-validate
+fi
+
+# @grafana/schema and TypeScript (npm) for tests/dashboards.rs, outside the clone; pinned so a new
+# schema release cannot break a run that changed nothing.
+export DRIFTWATCH_NODE_PREFIX="${DRIFTWATCH_NODE_PREFIX:-$HOME/.cache/driftwatch-npm}"
+if [ ! -f "$DRIFTWATCH_NODE_PREFIX/node_modules/@grafana/schema/package.json" ] \
+    || [ ! -f "$DRIFTWATCH_NODE_PREFIX/node_modules/typescript/package.json" ]; then
+    echo "installing @grafana/schema and typescript (npm) for tests/dashboards.rs" >&2
+    mkdir -p "$DRIFTWATCH_NODE_PREFIX"
+    npm install --prefix "$DRIFTWATCH_NODE_PREFIX" --no-audit --no-fund --silent \
+        @grafana/schema@13.2.3 typescript@5.9.3
 fi
 
 # Outside the clone so repeated runs are incremental.

@@ -10,7 +10,10 @@ SLOS = [
     (
         "availability",
         0.999,
-        'sum by (job) (rate(http_requests_total{{status=~"5.."}}[{w}]))'
+        # `or 0 * total`: a job without a single 5xx has an error ratio of 0, not no ratio at
+        # all (which would leave its error budget and burn rate blank).
+        '(sum by (job) (rate(http_requests_total{{status=~"5.."}}[{w}]))'
+        " or 0 * sum by (job) (rate(http_requests_total[{w}])))"
         " / sum by (job) (rate(http_requests_total[{w}]))",
     ),
     (
