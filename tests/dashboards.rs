@@ -86,16 +86,9 @@ fn expand(expr: &str) -> String {
     e
 }
 
-async fn query(client: &reqwest::Client, prom: &str, expr: &str) -> Value {
-    client
-        .get(format!("http://{prom}/api/v1/query"))
-        .query(&[("query", expr)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+/// GET `url?key=value` as JSON (Prometheus' HTTP API).
+async fn get(client: &reqwest::Client, url: &str, key: &str, value: &str) -> Value {
+    client.get(url).query(&[(key, value)]).send().await.unwrap().json().await.unwrap()
 }
 
 async fn wait_http(url: &str) {
@@ -189,7 +182,7 @@ async fn every_panel_query_runs_on_live_prometheus_and_driftwatch_panels_return_
                 let mut rows = 0;
                 for target in targets {
                     let expr = expand(target["expr"].as_str().unwrap());
-                    let answer = query(&client, &prom, &expr).await;
+                    let answer = get(&client, &format!("http://{prom}/api/v1/query"), "query", &expr).await;
                     checked += 1;
                     if answer["status"] != "success" {
                         errors.push(format!("{file} {:?}: {expr}: {answer}", panel["title"]));
@@ -218,15 +211,7 @@ async fn every_panel_query_runs_on_live_prometheus_and_driftwatch_panels_return_
         ("series", "anomaly_score", "prediction_latency_p95"),
         ("job", "http_requests_total", "model-server"),
     ] {
-        let values: Value = client
-            .get(format!("http://{prom}/api/v1/label/{label}/values"))
-            .query(&[("match[]", matcher)])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let values = get(&client, &format!("http://{prom}/api/v1/label/{label}/values"), "match[]", matcher).await;
         assert!(values["data"].as_array().unwrap().iter().any(|v| v == want), "{label} of {matcher}: {values}");
     }
     assert!(!rx.requests().is_empty(), "the retrain receiver got nothing");
