@@ -47,6 +47,8 @@ use crate::reference::Values;
 
 /// Labelled predictions the accuracy gauge averages over.
 pub const ACCURACY_WINDOW: usize = 1000;
+/// Prediction latencies kept between two pushes of the latency series.
+const MAX_LATENCIES: usize = 100_000;
 /// Concurrent requests to the sidecar (the exported "connection pool").
 pub const POOL_SIZE: usize = 8;
 const PLANS: [&str; 2] = ["basic", "standard"];
@@ -362,15 +364,15 @@ impl ModelServer {
         let pool = PoolLabels { pool: "driftwatch".into() };
         metrics.pool_max.get_or_create(&pool).set(POOL_SIZE as i64);
         metrics.pool_in_use.get_or_create(&pool).set(0);
-        let sidecar = options.sidecar.map(|base| Sidecar {
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .expect("a TLS-free client builds"),
-            base: base.trim_end_matches('/').to_owned(),
-            token: options.token,
-            pool: Arc::new(Semaphore::new(POOL_SIZE)),
-        });
+        let sidecar = match options.sidecar {
+            Some(base) => Some(Sidecar {
+                client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
+                base: base.trim_end_matches('/').to_owned(),
+                token: options.token,
+                pool: Arc::new(Semaphore::new(POOL_SIZE)),
+            }),
+            None => None,
+        };
         Ok(ModelServer {
             model: ChurnModel::fit_demo(data, 42)?,
             model_name: options.model_name,
@@ -406,7 +408,7 @@ impl ModelServer {
 
     /// Pushes the p95 /predict latency of the requests since the last push as one series point.
     async fn push_latency(self: &Arc<Self>, timestamp: f64) {
-        let mut taken = std::mem::take(&mut *self.latencies.lock().expect("latency lock"));
+        let mut taken = std::mem::take(&mut *self.latencies.lock().unwrap_or_else(|e| e.into_inner()));
         if taken.is_empty() {
             return;
         }
@@ -462,9 +464,15 @@ async fn predict(State(server): State<Arc<ModelServer>>, body: Bytes) -> Respons
     let model = ModelLabels { model_name: server.model_name.clone() };
     server.metrics.prediction_seconds.get_or_create(&model).observe(seconds);
     server.metrics.predictions.get_or_create(&model).inc_by(n as u64);
-    server.latencies.lock().expect("latency lock").push(seconds);
+    if server.sidecar.is_some() {
+        let mut latencies = server.latencies.lock().unwrap_or_else(|e| e.into_inner());
+        // A minute of even 1,000 requests a second fits; past this the p95 is of the first ones.
+        if latencies.len() < MAX_LATENCIES {
+            latencies.push(seconds);
+        }
+    }
     if let Some(labels) = &request.labels {
-        let mut correct = server.correct.lock().expect("accuracy lock");
+        let mut correct = server.correct.lock().unwrap_or_else(|e| e.into_inner());
         for (p, label) in probabilities.iter().zip(labels) {
             let Some(label) = label else { continue };
             if correct.len() == ACCURACY_WINDOW {
@@ -626,5 +634,64 @@ mod tests {
         let mut request = DemoColumns::new(&data).unwrap().request(&[0, 1, 2]);
         request.region.pop();
         assert_eq!(request.rows().unwrap_err(), "features.region: 2 values, but features.age has 3");
+    }
+}
+
+#[cfg(test)]
+mod http_tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn call(server: &Arc<ModelServer>, method: &str, uri: &str, body: String) -> (StatusCode, String) {
+        let request = Request::builder().method(method).uri(uri).body(Body::from(body)).unwrap();
+        let response = app(server.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        (status, String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn predictions_bad_requests_and_accuracy_show_in_the_metrics() {
+        let data = DemoData::embedded().unwrap();
+        let options = Options { model_name: "demo-churn".into(), sidecar: None, token: None };
+        let server = Arc::new(ModelServer::build(&data, options).unwrap());
+        let mut request = DemoColumns::new(&data)
+            .unwrap()
+            .drifted_request(&mut StdRng::seed_from_u64(5), &[0, 1, 2, 3], 0.0)
+            .unwrap();
+        let labels = vec![Some(true), Some(false), None, Some(true)];
+        request.labels = Some(labels.clone());
+        let (status, body) = call(&server, "POST", "/predict", serde_json::to_string(&request).unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        let want = server.model.predict(&request.features);
+        let got: Vec<f64> =
+            answer["churn_probability"].as_array().unwrap().iter().map(|p| p.as_f64().unwrap()).collect();
+        assert_eq!(got, want);
+        let right = want.iter().zip(&labels).filter(|(p, l)| l.is_some_and(|l| (**p >= 0.5) == l)).count();
+
+        let (status, body) = call(&server, "POST", "/predict", r#"{"features": {"age": ["x"]}}"#.into()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("features.age"), "{body}");
+        request.labels = Some(vec![Some(true)]);
+        let (status, body) = call(&server, "POST", "/predict", serde_json::to_string(&request).unwrap()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("labels: 1 values, but the features have 4 rows"), "{body}");
+
+        let (_, metrics) = call(&server, "GET", "/metrics", String::new()).await;
+        for line in [
+            r#"http_requests_total{method="POST",handler="/predict",status="200"} 1"#,
+            r#"http_requests_total{method="POST",handler="/predict",status="400"} 2"#,
+            r#"model_predictions_total{model_name="demo-churn"} 4"#,
+            r#"model_prediction_duration_seconds_count{model_name="demo-churn"} 1"#,
+            r#"http_request_duration_seconds_count{handler="/predict"} 3"#,
+            r#"db_connection_pool_max{pool="driftwatch"} 8"#,
+            &format!(r#"model_accuracy{{model_name="demo-churn"}} {}"#, right as f64 / 3.0),
+        ] {
+            assert!(metrics.lines().any(|l| l == line), "no line {line} in\n{metrics}");
+        }
     }
 }
