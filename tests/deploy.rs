@@ -79,16 +79,24 @@ fn every_rule_has_a_promtool_unit_test_and_they_pass() {
     assert!(untested.is_empty(), "rules without a unit test: {untested:?}");
 }
 
-#[test]
-fn generated_slo_rules_are_up_to_date() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("slo.yml");
-    run("python3", &["deploy/prometheus/make_slo_rules.py", out.to_str().unwrap()]);
+/// Runs `python3 <script> <out>` and asserts `out` equals the committed `file`.
+fn assert_generated(script: &str, out: &Path, file: &str) {
+    run("python3", &[script, out.to_str().unwrap()]);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     assert_eq!(
         std::fs::read_to_string(out).unwrap(),
-        std::fs::read_to_string(root.join("deploy/prometheus/rules/slo.yml")).unwrap(),
-        "run python3 deploy/prometheus/make_slo_rules.py"
+        std::fs::read_to_string(root.join(file)).unwrap(),
+        "{file} is stale: run python3 {script}"
+    );
+}
+
+#[test]
+fn generated_slo_rules_are_up_to_date() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_generated(
+        "deploy/prometheus/make_slo_rules.py",
+        &dir.path().join("slo.yml"),
+        "deploy/prometheus/rules/slo.yml",
     );
 }
 
@@ -195,13 +203,8 @@ fn compose_stack_runs_the_model_server_and_provisions_grafana() {
 fn kube_prometheus_stack_values_embed_deploys_rules_routes_and_dashboards() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("values.yaml");
-    run("python3", &["deploy/kubernetes/make_values.py", out.to_str().unwrap()]);
+    assert_generated("deploy/kubernetes/make_values.py", &out, "deploy/kubernetes/values.yaml");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    assert_eq!(
-        std::fs::read_to_string(&out).unwrap(),
-        std::fs::read_to_string(root.join("deploy/kubernetes/values.yaml")).unwrap(),
-        "run python3 deploy/kubernetes/make_values.py"
-    );
     // Split the chart's sections back into files (PyYAML comes with kubernetes-validate).
     let split = format!(
         r#"
