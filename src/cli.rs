@@ -207,6 +207,11 @@ pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
+/// The bearer token held by the environment variable a `--token-env` flag names, if one is named.
+fn token_from_env(var: Option<String>) -> anyhow::Result<Option<String>> {
+    var.map(|var| std::env::var(&var).with_context(|| format!("{var} is not set"))).transpose()
+}
+
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -248,8 +253,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Demo { listen, rate, duration } => crate::demo::run(listen, rate, duration).await,
         Command::ModelServer { listen, sidecar, model, token_env, traffic, batch_rows, series_every, duration } => {
-            let token =
-                token_env.map(|var| std::env::var(&var).with_context(|| format!("{var} is not set"))).transpose()?;
+            let token = token_from_env(token_env)?;
             crate::modelserver::run(crate::modelserver::RunOptions {
                 listen,
                 options: crate::modelserver::Options {
@@ -265,10 +269,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Load { target, model, duration, concurrency, rows, report_every, warmup, pid, token_env, output } => {
-            let token = match token_env {
-                Some(var) => Some(std::env::var(&var).with_context(|| format!("{var} is not set"))?),
-                None => None,
-            };
+            let token = token_from_env(token_env)?;
             let summary = crate::load::run(crate::load::LoadOptions {
                 target: target.trim_end_matches('/').to_owned(),
                 model,

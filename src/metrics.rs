@@ -13,6 +13,13 @@ use prometheus_client::registry::Registry;
 
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// A registry as OpenMetrics text (also the model server's, which has its own registry).
+pub fn encode(registry: &Registry) -> String {
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, registry).expect("writing to a String cannot fail");
+    out
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ScoreLabels {
     pub model_name: String,
@@ -89,7 +96,7 @@ pub struct PullLabels {
     pub outcome: String,
 }
 
-type FloatGauge = Gauge<f64, AtomicU64>;
+pub type FloatGauge = Gauge<f64, AtomicU64>;
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -342,9 +349,7 @@ impl Metrics {
     }
 
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
-        out
+        encode(&self.registry)
     }
 
     pub fn model(name: &str) -> ModelLabels {

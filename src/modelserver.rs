@@ -43,6 +43,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::demo::DemoData;
+use crate::metrics::{FloatGauge, ModelLabels};
 use crate::reference::Values;
 
 /// Labelled predictions the accuracy gauge averages over.
@@ -78,6 +79,10 @@ pub struct Columns {
 }
 
 impl Columns {
+    fn numeric(&self) -> [&Vec<Option<f64>>; 4] {
+        [&self.age, &self.tenure_months, &self.monthly_charges, &self.support_calls]
+    }
+
     /// Rows, or the first column whose length differs from `age`'s.
     fn rows(&self) -> Result<usize, String> {
         let n = self.age.len();
@@ -178,12 +183,6 @@ impl ChurnModel {
     }
 }
 
-impl Columns {
-    fn numeric(&self) -> [&Vec<Option<f64>>; 4] {
-        [&self.age, &self.tenure_months, &self.monthly_charges, &self.support_calls]
-    }
-}
-
 /// The demo reference's columns by name, to build requests and ground truth from row indices.
 pub struct DemoColumns<'a> {
     data: &'a DemoData,
@@ -268,13 +267,13 @@ struct HandlerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ModelLabels {
-    model_name: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
     pool: String,
+}
+
+/// The one pool: requests to the driftwatch sidecar.
+fn sidecar_pool() -> PoolLabels {
+    PoolLabels { pool: "driftwatch".into() }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -290,7 +289,7 @@ struct Metrics {
     request_seconds: Family<HandlerLabels, Histogram>,
     predictions: Family<ModelLabels, Counter>,
     prediction_seconds: Family<ModelLabels, Histogram>,
-    accuracy: Family<ModelLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    accuracy: Family<ModelLabels, FloatGauge>,
     pool_in_use: Family<PoolLabels, Gauge>,
     pool_max: Family<PoolLabels, Gauge>,
     forwarded: Family<ForwardLabels, Counter>,
@@ -361,7 +360,7 @@ impl ModelServer {
     pub fn build(data: &DemoData, options: Options) -> anyhow::Result<ModelServer> {
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
-        let pool = PoolLabels { pool: "driftwatch".into() };
+        let pool = sidecar_pool();
         metrics.pool_max.get_or_create(&pool).set(POOL_SIZE as i64);
         metrics.pool_in_use.get_or_create(&pool).set(0);
         let sidecar = match options.sidecar {
@@ -389,7 +388,7 @@ impl ModelServer {
     async fn forward(self: &Arc<Self>, kind: &str, body: Value) {
         let Some(sidecar) = &self.sidecar else { return };
         let Ok(_permit) = sidecar.pool.acquire().await else { return };
-        let pool = PoolLabels { pool: "driftwatch".into() };
+        let pool = sidecar_pool();
         self.metrics.pool_in_use.get_or_create(&pool).inc();
         let mut request = sidecar.client.post(format!("{}/ingest", sidecar.base)).json(&body);
         if let Some(token) = &sidecar.token {
@@ -461,7 +460,7 @@ async fn predict(State(server): State<Arc<ModelServer>>, body: Bytes) -> Respons
     let started = Instant::now();
     let probabilities = server.model.predict(&request.features);
     let seconds = started.elapsed().as_secs_f64();
-    let model = ModelLabels { model_name: server.model_name.clone() };
+    let model = crate::metrics::Metrics::model(&server.model_name);
     server.metrics.prediction_seconds.get_or_create(&model).observe(seconds);
     server.metrics.predictions.get_or_create(&model).inc_by(n as u64);
     if server.sidecar.is_some() {
@@ -495,12 +494,7 @@ async fn predict(State(server): State<Arc<ModelServer>>, body: Bytes) -> Respons
 }
 
 async fn metrics(State(server): State<Arc<ModelServer>>) -> Response {
-    let mut text = String::new();
-    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &server.registry) {
-        tracing::error!(error = %e, "encoding metrics failed");
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    }
-    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], crate::metrics::encode(&server.registry)).into_response()
 }
 
 pub struct RunOptions {

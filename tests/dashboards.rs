@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use process::{BIN, Guard, free_port, spawn_prometheus, spawn_quiet};
+use process::{BIN, Guard, free_port, spawn_prometheus, spawn_quiet, start_serve, wait_ok};
 use receiver::Receiver;
 use serde_json::Value;
 
@@ -91,14 +91,6 @@ async fn get(client: &reqwest::Client, url: &str, key: &str, value: &str) -> Val
     client.get(url).query(&[(key, value)]).send().await.unwrap().json().await.unwrap()
 }
 
-async fn wait_http(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !reqwest::get(url).await.is_ok_and(|r| r.status().is_success()) {
-        assert!(Instant::now() < deadline, "{url} never answered");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_panel_query_runs_on_live_prometheus_and_driftwatch_panels_return_data() {
     let dir = tempfile::tempdir().unwrap();
@@ -116,21 +108,9 @@ async fn every_panel_query_runs_on_live_prometheus_and_driftwatch_panels_return_
             rx.url()
         );
     std::fs::write(dir.path().join("demo.toml"), config).unwrap();
-    let sidecar = format!("127.0.0.1:{}", free_port());
-    let _driftwatch = spawn_quiet(
-        BIN,
-        &[
-            "serve",
-            "--config",
-            dir.path().join("demo.toml").to_str().unwrap(),
-            "--listen",
-            &sidecar,
-            "--data-dir",
-            dir.path().join("data").to_str().unwrap(),
-        ],
-        "cargo builds it",
-    );
-    wait_http(&format!("http://{sidecar}/healthz")).await;
+    let port = free_port();
+    let sidecar = format!("127.0.0.1:{port}");
+    let _driftwatch = start_serve(&dir.path().join("demo.toml"), &dir.path().join("data"), port, "/healthz").await;
     let model_server = format!("127.0.0.1:{}", free_port());
     let _model_server: Guard = spawn_quiet(
         BIN,
@@ -147,7 +127,7 @@ async fn every_panel_query_runs_on_live_prometheus_and_driftwatch_panels_return_
         ],
         "cargo builds it",
     );
-    wait_http(&format!("http://{model_server}/healthz")).await;
+    wait_ok(&format!("http://{model_server}/healthz"), Duration::from_secs(60)).await;
 
     // deploy/'s Prometheus config and rules at a 2 s interval; exporters that do not run here
     // (node-exporter, cadvisor, Alertmanager) point at a closed port.
@@ -164,7 +144,7 @@ async fn every_panel_query_runs_on_live_prometheus_and_driftwatch_panels_return_
         .replace("alertmanager:9093", "127.0.0.1:9");
     std::fs::write(dir.path().join("prometheus.yml"), prom_config).unwrap();
     let _prom = spawn_prometheus(&dir.path().join("prometheus.yml"), dir.path(), &prom);
-    wait_http(&format!("http://{prom}/-/ready")).await;
+    wait_ok(&format!("http://{prom}/-/ready"), Duration::from_secs(60)).await;
 
     let sources: BTreeMap<String, BTreeMap<String, String>> =
         serde_json::from_str(&std::fs::read_to_string(grafana().join("panel-sources.json")).unwrap()).unwrap();

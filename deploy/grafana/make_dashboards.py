@@ -122,6 +122,14 @@ def ts(**kw):
             "tooltip": {"mode": "multi", "sort": "desc"}, **kw}
 
 
+def quantiles(histogram, label, variable=None):
+    """p50, p95 and p99 of a histogram per `label`, filtered by the dashboard variable `variable`
+    (default: the label's name)."""
+    selector = f'{label}=~"${variable or label}"'
+    return [(f"histogram_quantile({q}, sum by ({label}, le) (rate({histogram}_bucket{{{selector}}}[$__rate_interval])))",
+             f"{{{{{label}}}}} p{int(q * 100)}") for q in (0.5, 0.95, 0.99)]
+
+
 def system_overview():
     b = Board("driftwatch-system", "System Overview",
               "Nodes (node-exporter) and containers (cadvisor) of the stack.",
@@ -175,8 +183,7 @@ def application_performance():
             unit="percentunit", minimum=0, thresholds=[(0.05, "red")], options=ts(),
             description="HighErrorRate fires above 5 % for 5 minutes.")
     b.panel("timeseries", "Latency",
-            [(f'histogram_quantile({q}, sum by (job, le) (rate(http_request_duration_seconds_bucket{{job=~"$job"}}[$__rate_interval])))', f"{{{{job}}}} p{int(q * 100)}")
-             for q in (0.5, 0.95, 0.99)],
+            quantiles("http_request_duration_seconds", "job"),
             unit="s", thresholds=[(1, "red")], options=ts(), description="HighResponseTime fires when p95 exceeds 1 s.")
     b.row("SLOs (deploy/prometheus/rules/slo.yml)")
     b.panel("stat", "Availability, 30 days",
@@ -211,8 +218,7 @@ def ml_model_performance():
             [('sum by (model_name) (rate(model_predictions_total{model_name=~"$model"}[$__rate_interval]))', "{{model_name}}")],
             unit="short", options=ts())
     b.panel("timeseries", "Prediction latency",
-            [(f'histogram_quantile({q}, sum by (model_name, le) (rate(model_prediction_duration_seconds_bucket{{model_name=~"$model"}}[$__rate_interval])))', f"{{{{model_name}}}} p{int(q * 100)}")
-             for q in (0.5, 0.95, 0.99)],
+            quantiles("model_prediction_duration_seconds", "model_name", "model"),
             unit="s", options=ts(), w=24, description="ModelPredictionLatencyHigh fires when p99 exceeds 0.5 s.")
     b.row("driftwatch")
     b.source = "driftwatch"

@@ -56,14 +56,18 @@ pub fn serve_args(config: &Path, data: &Path, port: u16) -> Vec<OsString> {
 /// answers 2xx.
 pub async fn start_serve(config: &Path, data: &Path, port: u16, probe: &str) -> Guard {
     let guard = spawn_quiet(BIN, &serve_args(config, data, port), "cargo builds it");
+    wait_ok(&format!("http://127.0.0.1:{port}{probe}"), Duration::from_secs(30)).await;
+    guard
+}
+
+/// Waits until `url` answers 2xx.
+pub async fn wait_ok(url: &str, timeout: Duration) {
     let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}{probe}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !client.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
-        assert!(Instant::now() < deadline, "driftwatch never answered {url}");
+    let deadline = Instant::now() + timeout;
+    while !client.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
+        assert!(Instant::now() < deadline, "{url} never answered");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    guard
 }
 
 /// Debian's Alertmanager on `listen` with clustering off, state under `dir`.
