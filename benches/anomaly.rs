@@ -52,6 +52,8 @@ fn fits(c: &mut Criterion) {
         end: 4319,
         complete: true,
         periods: vec![1440],
+        detected: vec![],
+        detect_beside: None,
         level: 0.9999,
         horizon: 241,
     };

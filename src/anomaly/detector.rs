@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use super::fallback::{self, Band};
+use super::period;
 use super::seasonal::{self, FitError, SeasonalFit};
 use super::{DetectorSettings, Direction};
 
@@ -63,6 +64,10 @@ pub struct FitJob {
     /// Whether `periods` are all the series' periods (else only those two cycles of fit so far).
     pub complete: bool,
     pub periods: Vec<usize>,
+    /// Periods found in the data earlier, fitted beside `periods`.
+    pub detected: Vec<usize>,
+    /// Look for periods in `values` again (replacing `detected`), not related to these.
+    pub detect_beside: Option<Vec<usize>>,
     pub level: f64,
     pub horizon: usize,
 }
@@ -70,8 +75,15 @@ pub struct FitJob {
 impl FitJob {
     pub fn run(mut self) -> Result<SeasonalFit, FitError> {
         seasonal::interpolate(&mut self.values);
-        let mut fit = seasonal::fit(&self.values, self.end, &self.periods, self.level, self.horizon)?;
+        if let Some(known) = &self.detect_beside {
+            self.detected = period::detect(&self.values, known).into_iter().collect();
+        }
+        let mut periods = self.periods.clone();
+        periods.extend(self.detected.iter().filter(|&&p| 2 * p <= self.values.len() && !self.periods.contains(&p)));
+        periods.sort_unstable();
+        let mut fit = seasonal::fit(&self.values, self.end, &periods, self.level, self.horizon)?;
         fit.complete = self.complete;
+        fit.detected = self.detect_beside.is_some().then_some(self.detected);
         Ok(fit)
     }
 }
@@ -95,6 +107,17 @@ pub struct SeriesDetector {
     phase: usize,
     /// |value − expected| of the most recent scored points, oldest first.
     errors: VecDeque<f64>,
+    /// Periods the data showed beyond `periods` (see [`period`]), when `periods` are not configured.
+    #[serde(default)]
+    detected: Vec<usize>,
+    /// Grid index at which the next fit looks for periods again: each time the history has doubled,
+    /// then once per full turnover of it.
+    #[serde(default)]
+    detect_at: u64,
+    /// value − expected of the previous point when it was outside its band: the excursion the next
+    /// point may merely continue.
+    #[serde(default)]
+    excursion: Option<f64>,
     #[serde(skip)]
     scratch: Vec<f64>,
 }
@@ -115,6 +138,9 @@ impl SeriesDetector {
             fit_in_flight: false,
             phase: phase % settings.refit_every.max(1),
             errors: VecDeque::new(),
+            detected: Vec::new(),
+            detect_at: 0,
+            excursion: None,
             scratch: Vec::new(),
         };
         if let Some(step) = settings.step_seconds {
@@ -212,6 +238,9 @@ impl SeriesDetector {
         self.first = index;
         self.fit = None;
         self.since_fit = 0;
+        self.detected.clear();
+        self.detect_at = index;
+        self.excursion = None;
     }
 
     fn start_grid(&mut self, settings: &DetectorSettings) {
@@ -291,8 +320,19 @@ impl SeriesDetector {
             band.lower = band.lower.min(band.expected - q);
             band.upper = band.upper.max(band.expected + q);
         }
-        let observation = observe(settings, band, timestamp, value, ready);
-        let error = (value - band.expected).abs();
+        let mut observation = observe(settings, band, timestamp, value, ready);
+        let deviation = value - band.expected;
+        let outside = observation.score > 1.0;
+        if let Some(previous) = self.excursion {
+            // The previous point was outside its band. Until a refit catches up, the forecast does
+            // not know it, so each point of a level shift or a slow excursion would miss the band
+            // again: one event, many alarms. Such a point is scored against the excursion too,
+            // and counts only if it is surprising both ways — it jumps again, or comes back.
+            let persisted = deviation_score(settings, deviation - previous, band.half_width());
+            observation.score = observation.score.min(persisted);
+        }
+        self.excursion = (outside && deviation.is_finite()).then_some(deviation);
+        let error = deviation.abs();
         if error.is_finite() {
             if self.errors.len() >= settings.calibration_window {
                 self.errors.pop_front();
@@ -312,16 +352,25 @@ impl SeriesDetector {
         if self.fit_in_flight || periods.is_empty() {
             return None;
         }
-        let more_periods = self.fit.as_ref().is_some_and(|f| !f.complete && periods.len() == self.periods.len());
+        let complete = periods.len() == self.periods.len();
+        let more_periods = self.fit.as_ref().is_some_and(|f| !f.complete && complete);
         if self.fit.is_some() && self.since_fit < settings.refit_every && !more_periods {
             return None;
+        }
+        let end = self.last_index()?;
+        // Configured periods are the user's word; periods derived from the step are a guess.
+        let detect = settings.periods.is_none() && end >= self.detect_at;
+        if detect {
+            self.detect_at = end + self.history.len() as u64;
         }
         self.fit_in_flight = true;
         Some(FitJob {
             values: self.history.iter().copied().collect(),
-            end: self.last_index()?,
-            complete: periods.len() == self.periods.len(),
+            end,
+            complete,
             periods,
+            detected: self.detected.clone(),
+            detect_beside: detect.then(|| self.periods.clone()),
             level: settings.level.get(),
             // Room for a refit that runs late on a busy pool before the fallback takes over.
             horizon: 4 * settings.refit_every + 1,
@@ -336,6 +385,9 @@ impl SeriesDetector {
             Ok(fit) => {
                 // A fit of an older history (the series restarted meanwhile) is dropped.
                 if fit.end + 1 >= self.first {
+                    if let Some(d) = &fit.detected {
+                        self.detected.clone_from(d);
+                    }
                     self.since_fit = self.last_index().map_or(0, |l| (l - fit.end) as usize);
                     if first_fit {
                         self.since_fit += self.phase;
@@ -357,22 +409,26 @@ impl SeriesDetector {
 }
 
 fn observe(settings: &DetectorSettings, band: Band, timestamp: f64, value: f64, ready: bool) -> Observation {
-    let deviation = value - band.expected;
+    let score = deviation_score(settings, value - band.expected, band.half_width());
+    Observation { timestamp, value, score, expected: band.expected, lower: band.lower, upper: band.upper, ready }
+}
+
+/// `deviation` over the band's half-width (floored at `min_deviation`), on the configured side.
+fn deviation_score(settings: &DetectorSettings, deviation: f64, half_width: f64) -> f64 {
     let counted = match settings.direction {
         Direction::Both => deviation.abs(),
         Direction::Above => deviation.max(0.0),
         Direction::Below => (-deviation).max(0.0),
     };
-    let width = band.half_width().max(settings.min_deviation);
-    let score = if !counted.is_finite() || counted == 0.0 {
+    let width = half_width.max(settings.min_deviation);
+    if !counted.is_finite() || counted == 0.0 {
         0.0
     } else if width > 0.0 {
         counted / width
     } else {
         // A perfectly flat history and no min_deviation: any change is as surprising as it gets.
         f64::MAX
-    };
-    Observation { timestamp, value, score, expected: band.expected, lower: band.lower, upper: band.upper, ready }
+    }
 }
 
 #[cfg(test)]
@@ -414,6 +470,55 @@ mod tests {
         assert!(o.ready && o.score < 1.0, "{o:?}");
         let spike = scored(d.push(&s, 49.0 * 3600.0, y(49) + 20.0));
         assert!(spike.ready && spike.score > 2.0, "{spike:?}");
+    }
+
+    #[test]
+    fn a_growing_excursion_scores_above_1_at_its_start_only_and_a_new_jump_again() {
+        let s = settings();
+        let mut d = SeriesDetector::new(&s, 0);
+        let base = |i: usize| 10.0 + ((i * 7919) % 13) as f64 * 0.05;
+        let mut t = 0;
+        let mut push = |d: &mut SeriesDetector, v: f64| {
+            let o = d.push(&s, t as f64 * 3600.0, v);
+            t += 1;
+            o
+        };
+        for i in 0..100 {
+            push(&mut d, base(i));
+        }
+        // No fit is run: the fallback scores, and the rule is the same for both.
+        let start = scored(push(&mut d, 20.0));
+        assert!(start.score > 1.0, "{start:?}");
+        for k in 1..6 {
+            // Each point misses by more than any before it (so it is outside its band), but only
+            // continues the excursion.
+            let o = scored(push(&mut d, 20.0 + 2.0 * k as f64));
+            assert!(o.value > o.upper && o.score < 1.0, "k={k} {o:?}");
+        }
+        let back = scored(push(&mut d, base(0)));
+        assert!(back.score < 1.0, "{back:?}");
+        let again = scored(push(&mut d, 60.0));
+        assert!(again.score > 1.0, "{again:?}");
+    }
+
+    #[test]
+    fn a_period_the_step_does_not_imply_is_found_and_fitted_beside_the_day() {
+        // Five-minute points (a day is 288) with a spike pair every 100 points.
+        let s = DetectorSettings { periods: None, step_seconds: Some(300.0), ..Default::default() };
+        let mut d = SeriesDetector::new(&s, 0);
+        let y = |i: usize| if i % 100 == 0 || i % 100 == 6 { 20.0 } else { 0.0 };
+        let mut job = None;
+        for i in 0..576 {
+            d.push(&s, i as f64 * 300.0, y(i));
+            job = job.or(d.take_fit_job(&s));
+        }
+        let job = job.expect("a fit is due after two days");
+        assert_eq!((job.periods.clone(), job.detect_beside.clone()), (vec![288], Some(vec![288, 2016])));
+        d.finish_fit(job.run());
+        assert_eq!(d.detected, vec![100]);
+        // The next spike is expected; an extra one is not.
+        assert!(scored(d.push(&s, 600.0 * 300.0, 20.0)).score < 1.0);
+        assert!(scored(d.push(&s, 605.0 * 300.0, 20.0)).score > 1.0);
     }
 
     #[test]

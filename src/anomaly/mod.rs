@@ -15,6 +15,7 @@ pub mod detector;
 pub mod fallback;
 pub mod group;
 pub mod nab;
+pub mod period;
 pub mod pull;
 
 pub mod replay;

@@ -20,6 +20,10 @@ pub struct SeasonalFit {
     /// periods scores but does not make the series ready).
     #[serde(default)]
     pub complete: bool,
+    /// Periods found in the data when this fit looked for them (set by the caller; `None` when
+    /// it did not look).
+    #[serde(default)]
+    pub detected: Option<Vec<usize>>,
 }
 
 impl SeasonalFit {
@@ -64,6 +68,7 @@ pub fn fit(values: &[f64], end: u64, periods: &[usize], level: f64, horizon: usi
             lower: vec![mean; horizon],
             upper: vec![mean; horizon],
             complete: false,
+            detected: None,
         });
     }
     let z: Vec<f64> = values.iter().map(|v| (v - mean) / sd).collect();
@@ -78,6 +83,7 @@ pub fn fit(values: &[f64], end: u64, periods: &[usize], level: f64, horizon: usi
         lower: back(intervals.lower),
         upper: back(intervals.upper),
         complete: false,
+        detected: None,
     };
     if out.expected.iter().chain(&out.lower).chain(&out.upper).any(|v| !v.is_finite()) {
         return Err(FitError::Model("non-finite forecast".into()));
