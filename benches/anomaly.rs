@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use driftwatch::anomaly::detector::{FitJob, Outcome};
-use driftwatch::anomaly::{DetectorSettings, SeriesDetector, group};
+use driftwatch::anomaly::{DetectorSettings, SeriesDetector, group, period};
 use driftwatch::series::CHANGEPOINT_POINTS;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -67,6 +67,9 @@ fn fits(c: &mut Criterion) {
     g.bench_function("changepoints_4320_points", |b| b.iter(|| black_box(group::changepoints(&history))));
     let recent = &history[history.len() - CHANGEPOINT_POINTS..];
     g.bench_function("changepoints_newest_1000_points", |b| b.iter(|| black_box(group::changepoints(recent))));
+    // The period search a fit runs when periods are not configured: when the history has doubled,
+    // then once per turnover (4,320 points, three days, for a one-minute series).
+    g.bench_function("period_search_4320_points", |b| b.iter(|| black_box(period::detect(&history, &[1440]))));
     g.finish();
 }
 
