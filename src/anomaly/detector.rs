@@ -66,7 +66,7 @@ pub struct FitJob {
     pub periods: Vec<usize>,
     /// Periods found in the data earlier, fitted beside `periods`.
     pub detected: Vec<usize>,
-    /// Look for periods in `values` again (replacing `detected`), not related to these.
+    /// Look for a period in `values` again (instead of `detected`), not related to these.
     pub detect_beside: Option<Vec<usize>>,
     pub level: f64,
     pub horizon: usize,
@@ -83,7 +83,6 @@ impl FitJob {
         periods.sort_unstable();
         let mut fit = seasonal::fit(&self.values, self.end, &periods, self.level, self.horizon)?;
         fit.complete = self.complete;
-        fit.detected = self.detect_beside.is_some().then_some(self.detected);
         Ok(fit)
     }
 }
@@ -107,9 +106,6 @@ pub struct SeriesDetector {
     phase: usize,
     /// |value − expected| of the most recent scored points, oldest first.
     errors: VecDeque<f64>,
-    /// Periods the data showed beyond `periods` (see [`period`]), when `periods` are not configured.
-    #[serde(default)]
-    detected: Vec<usize>,
     /// Grid index at which the next fit looks for periods again: each time the history has doubled,
     /// then once per full turnover of it.
     #[serde(default)]
@@ -138,7 +134,6 @@ impl SeriesDetector {
             fit_in_flight: false,
             phase: phase % settings.refit_every.max(1),
             errors: VecDeque::new(),
-            detected: Vec::new(),
             detect_at: 0,
             excursion: None,
             scratch: Vec::new(),
@@ -238,7 +233,6 @@ impl SeriesDetector {
         self.first = index;
         self.fit = None;
         self.since_fit = 0;
-        self.detected.clear();
         self.detect_at = index;
         self.excursion = None;
     }
@@ -322,7 +316,7 @@ impl SeriesDetector {
         }
         let mut observation = observe(settings, band, timestamp, value, ready);
         let deviation = value - band.expected;
-        let outside = observation.score > 1.0;
+        let outside = observation.anomalous();
         if let Some(previous) = self.excursion {
             // The previous point was outside its band. Until a refit catches up, the forecast does
             // not know it, so each point of a level shift or a slow excursion would miss the band
@@ -369,7 +363,7 @@ impl SeriesDetector {
             end,
             complete,
             periods,
-            detected: self.detected.clone(),
+            detected: self.detected(),
             detect_beside: detect.then(|| self.periods.clone()),
             level: settings.level.get(),
             // Room for a refit that runs late on a busy pool before the fallback takes over.
@@ -385,9 +379,6 @@ impl SeriesDetector {
             Ok(fit) => {
                 // A fit of an older history (the series restarted meanwhile) is dropped.
                 if fit.end + 1 >= self.first {
-                    if let Some(d) = &fit.detected {
-                        self.detected.clone_from(d);
-                    }
                     self.since_fit = self.last_index().map_or(0, |l| (l - fit.end) as usize);
                     if first_fit {
                         self.since_fit += self.phase;
@@ -397,6 +388,13 @@ impl SeriesDetector {
             }
             Err(_) => self.since_fit = 0,
         }
+    }
+
+    /// Periods the data showed beyond `periods` (see [`period`]): those of the last fit that the
+    /// step or the config did not give.
+    pub fn detected(&self) -> Vec<usize> {
+        let fitted = self.fit.as_ref().map_or(&[][..], |f| &f.periods[..]);
+        fitted.iter().copied().filter(|p| !self.periods.contains(p)).collect()
     }
 
     /// Whether a seasonal fit covers the next point.
@@ -515,7 +513,7 @@ mod tests {
         let job = job.expect("a fit is due after two days");
         assert_eq!((job.periods.clone(), job.detect_beside.clone()), (vec![288], Some(vec![288, 2016])));
         d.finish_fit(job.run());
-        assert_eq!(d.detected, vec![100]);
+        assert_eq!(d.detected(), vec![100]);
         // The next spike is expected; an extra one is not.
         assert!(scored(d.push(&s, 600.0 * 300.0, 20.0)).score < 1.0);
         assert!(scored(d.push(&s, 605.0 * 300.0, 20.0)).score > 1.0);

@@ -13,6 +13,8 @@ pub const MIN_AUTOCORRELATION: f64 = 0.6;
 pub const MIN_DIP: f64 = 0.3;
 /// Periodogram peaks (strongest first) checked; a spike train spreads its power over harmonics.
 const HINTS: usize = 5;
+/// A peak is a hint when its power is at least this share of the strongest peak's.
+const HINT_POWER: f64 = 0.3;
 /// The history holds at least this many cycles of a detected period.
 const MIN_CYCLES: usize = 3;
 const SHORTEST: usize = 4;
@@ -25,9 +27,8 @@ pub fn detect(values: &[f64], known: &[usize]) -> Option<usize> {
         return None;
     }
     let acf = Autocorrelation::new(values)?;
-    let detector =
-        PeriodogramDetector::builder().min_period(SHORTEST as u32).max_period(longest as u32).threshold(0.3).build();
-    let hints: Vec<u32> = detector.periodogram(values).peaks(0.3).map(|p| p.period).collect();
+    let detector = PeriodogramDetector::builder().min_period(SHORTEST as u32).max_period(longest as u32).build();
+    let hints: Vec<u32> = detector.periodogram(values).peaks(HINT_POWER).map(|p| p.period).collect();
     // `peaks` comes weakest first.
     hints
         .iter()

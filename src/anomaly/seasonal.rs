@@ -20,10 +20,9 @@ pub struct SeasonalFit {
     /// periods scores but does not make the series ready).
     #[serde(default)]
     pub complete: bool,
-    /// Periods found in the data when this fit looked for them (set by the caller; `None` when
-    /// it did not look).
+    /// The periods fitted, shortest first.
     #[serde(default)]
-    pub detected: Option<Vec<usize>>,
+    pub periods: Vec<usize>,
 }
 
 impl SeasonalFit {
@@ -68,7 +67,7 @@ pub fn fit(values: &[f64], end: u64, periods: &[usize], level: f64, horizon: usi
             lower: vec![mean; horizon],
             upper: vec![mean; horizon],
             complete: false,
-            detected: None,
+            periods: periods.to_vec(),
         });
     }
     let z: Vec<f64> = values.iter().map(|v| (v - mean) / sd).collect();
@@ -83,7 +82,7 @@ pub fn fit(values: &[f64], end: u64, periods: &[usize], level: f64, horizon: usi
         lower: back(intervals.lower),
         upper: back(intervals.upper),
         complete: false,
-        detected: None,
+        periods: periods.to_vec(),
     };
     if out.expected.iter().chain(&out.lower).chain(&out.upper).any(|v| !v.is_finite()) {
         return Err(FitError::Model("non-finite forecast".into()));
