@@ -44,8 +44,10 @@ def run_peers():
 
 
 def run_criterion():
-    subprocess.run(["cargo", "bench", "--bench", "drift", "--", "--noplot"], cwd=ROOT, check=True, stdout=sys.stderr,
-                   env=dict(os.environ, CARGO_TARGET_DIR=TARGET))
+    # The one-feature kernels are the statistics crate's bench, the 100-feature window path the sidecar's.
+    for bench in (["-p", "driftwatch-stats", "--bench", "drift"], ["-p", "driftwatch", "--bench", "window"]):
+        subprocess.run(["cargo", "bench", *bench, "--", "--noplot"], cwd=ROOT, check=True, stdout=sys.stderr,
+                       env=dict(os.environ, CARGO_TARGET_DIR=TARGET))
     medians = {}
     for cid, *_ in PAIRS:
         path = os.path.join(TARGET, "criterion", *cid.split("/"), "new", "estimates.json")

@@ -116,8 +116,12 @@ fn main() {
             assert!(app(st2.clone()).oneshot(req).await.unwrap().status().is_success());
         }
     });
-    let model = st2.models.get("m").unwrap();
-    let (_, rows, bytes) = model.fill();
+    let described: serde_json::Value = rt.block_on(async {
+        let req = Request::get("/v1/models/m").body(Body::empty()).unwrap();
+        let response = app(st2.clone()).oneshot(req).await.unwrap();
+        serde_json::from_slice(&axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap()).unwrap()
+    });
+    let (rows, bytes) = (described["window_samples"].as_u64().unwrap(), described["window_bytes"].as_u64().unwrap());
     println!(
         "window state, 100 features x 10k window holding {rows} rows: {:.2} MiB of column buffers; process RSS grew {:.2} MiB while filling it",
         bytes as f64 / (1 << 20) as f64,

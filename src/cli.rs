@@ -1,15 +1,17 @@
-//! The `driftwatch` command line: argument parsing and wiring only; the work lives in the library.
+//! The `driftwatch` command line: argument parsing and wiring only; the work lives in the layers
+//! below. The shutdown signal is the binary's: [`run`] is handed the future that ends a server.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use driftwatch_stats::anomaly::DetectorSettings;
 use tokio::net::TcpListener;
 
-use crate::anomaly::{DetectorSettings, Level};
-use crate::config::{Config, Sources};
+use crate::config::{Config, RawSeriesSource, Sources, detector_from_flags};
 use crate::server::{self, AppState};
 
 #[derive(Debug, Parser)]
@@ -45,7 +47,9 @@ pub enum Command {
         duration: Option<u64>,
     },
     /// The demo model server of deploy/: serves churn predictions on POST /predict, mirrors their
-    /// features to the sidecar, pushes its prediction latency, exports application metrics.
+    /// features to the sidecar, pushes its prediction latency, exports application metrics. Built
+    /// with `--features model-server` only: it is not part of the production binary.
+    #[cfg(feature = "model-server")]
     ModelServer {
         #[arg(long, env = "MODEL_SERVER_LISTEN", default_value = "127.0.0.1:8000")]
         listen: SocketAddr,
@@ -166,39 +170,30 @@ pub struct DetectorArgs {
 }
 
 impl DetectorArgs {
+    /// The flags checked with the config's own bounds (`--refit-every: must be between 1 and …`).
     fn settings(&self) -> anyhow::Result<DetectorSettings> {
-        let mut s = DetectorSettings::default();
-        if let Some(p) = &self.periods {
-            s.periods = Some(p.clone());
-        }
-        if let Some(l) = self.level {
-            s.level = Level::try_from(l).map_err(anyhow::Error::msg)?;
-        }
-        if let Some(r) = self.refit_every {
-            anyhow::ensure!(r >= 1, "--refit-every must be at least 1");
-            s.refit_every = r;
-        }
-        if let Some(m) = self.min_deviation {
-            anyhow::ensure!(m >= 0.0, "--min-deviation must be a number >= 0");
-            s.min_deviation = m;
-        }
-        if let Some(w) = self.fallback_window {
-            anyhow::ensure!(w >= 3, "--fallback-window must be at least 3");
-            s.fallback_window = w;
-        }
-        if let Some(w) = self.calibration_window {
-            anyhow::ensure!(w >= 30, "--calibration-window must be at least 30");
-            s.calibration_window = w;
-        }
-        if let Some(d) = &self.direction {
-            s.direction = serde_json::from_value(serde_json::Value::String(d.clone()))
-                .map_err(|_| anyhow::anyhow!("--direction must be both, above or below"))?;
-        }
-        Ok(s)
+        let direction = match &self.direction {
+            Some(d) => Some(
+                serde_json::from_value(serde_json::Value::String(d.clone()))
+                    .map_err(|_| anyhow::anyhow!("--direction must be both, above or below"))?,
+            ),
+            None => None,
+        };
+        let raw = RawSeriesSource {
+            periods: self.periods.as_ref().map(|p| p.iter().map(|&v| v as u64).collect()),
+            level: self.level,
+            refit_every: self.refit_every.map(|v| v as u64),
+            min_deviation: self.min_deviation,
+            direction,
+            fallback_window: self.fallback_window.map(|v| v as u64),
+            calibration_window: self.calibration_window.map(|v| v as u64),
+            ..RawSeriesSource::default()
+        };
+        Ok(detector_from_flags(&raw)?)
     }
 }
 
-pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
+pub(crate) fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
     let sources = match path {
         Some(p) => Sources::load(p)?,
         None => Sources::embedded(),
@@ -206,35 +201,14 @@ pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
     Ok(sources.validate()?)
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
 /// The bearer token held by the environment variable a `--token-env` flag names, if one is named.
 fn token_from_env(var: Option<String>) -> anyhow::Result<Option<String>> {
     var.map(|var| std::env::var(&var).with_context(|| format!("{var} is not set"))).transpose()
 }
 
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutdown signal received: draining in-flight requests");
-}
-
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the subcommand; `shutdown` resolving (the binary passes SIGTERM or Ctrl-C) stops the
+/// servers of `serve`, `demo` and `model-server`.
+pub async fn run(cli: Cli, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config, listen, data_dir } => {
             let mut config = load_config(config.as_ref())?;
@@ -248,29 +222,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(a) => Some(TcpListener::bind(a).await.with_context(|| format!("cannot listen on {a}"))?),
                 None => None,
             };
-            server::serve(listener, metrics_listener, state, shutdown_signal()).await?;
+            server::serve(listener, metrics_listener, state, shutdown).await?;
             Ok(())
         }
-        Command::Demo { listen, rate, duration } => crate::demo::run(listen, rate, duration).await,
+        Command::Demo { listen, rate, duration } => crate::tools::demo::run(listen, rate, duration, shutdown).await,
+        #[cfg(feature = "model-server")]
         Command::ModelServer { listen, sidecar, model, token_env, traffic, batch_rows, series_every, duration } => {
+            use crate::tools::model_server;
             let token = token_from_env(token_env)?;
-            crate::modelserver::run(crate::modelserver::RunOptions {
-                listen,
-                options: crate::modelserver::Options {
-                    model_name: model,
-                    sidecar: (sidecar != "none").then_some(sidecar),
-                    token,
+            model_server::run(
+                model_server::RunOptions {
+                    listen,
+                    options: model_server::Options {
+                        model_name: model,
+                        sidecar: (sidecar != "none").then_some(sidecar),
+                        token,
+                    },
+                    traffic,
+                    batch_rows,
+                    series_every,
+                    duration,
                 },
-                traffic,
-                batch_rows,
-                series_every,
-                duration,
-            })
+                shutdown,
+            )
             .await
         }
         Command::Load { target, model, duration, concurrency, rows, report_every, warmup, pid, token_env, output } => {
             let token = token_from_env(token_env)?;
-            let summary = crate::load::run(crate::load::LoadOptions {
+            let summary = crate::tools::load::run(crate::tools::load::LoadOptions {
                 target: target.trim_end_matches('/').to_owned(),
                 model,
                 duration: std::time::Duration::from_secs(duration),
@@ -299,66 +278,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Replay { input, output, detector } => {
             let settings = detector.settings()?;
-            let rows = tokio::task::spawn_blocking(move || crate::anomaly::replay::replay(&settings, &input, &output))
-                .await??;
+            let rows =
+                tokio::task::spawn_blocking(move || crate::tools::replay::replay(&settings, &input, &output)).await??;
             eprintln!("scored {rows} rows");
             Ok(())
         }
         Command::Nab { data, labels, corpus, output, scores_dir, detector } => {
             let settings = detector.settings()?;
             let eval = tokio::task::spawn_blocking(move || {
-                crate::anomaly::replay::evaluate_nab(&settings, &data, &labels, &corpus)
+                crate::tools::replay::evaluate_nab(&settings, &data, &labels, &corpus)
             })
             .await??;
-            println!(
-                "{:<20} {:>10} {:>10} {:>9} {:>8} {:>4}",
-                "profile", "normalized", "raw", "threshold", "windows", "FP"
-            );
-            for r in &eval.results {
-                println!(
-                    "{:<20} {:>10.1} {:>10.3} {:>9.4} {:>5}/{:<2} {:>4}",
-                    r.profile.name, r.normalized, r.raw, r.threshold, r.detected_windows, r.windows, r.false_positives
-                );
-            }
-            if let Some(dir) = scores_dir {
-                for f in &eval.files {
-                    let path = dir.join(&f.name);
-                    if let Some(parent) = path.parent() {
-                        std::fs::create_dir_all(parent)?;
-                    }
-                    let mut text = String::from("row,anomaly_score,window\n");
-                    for (i, s) in f.scores.iter().enumerate() {
-                        let w = f
-                            .windows
-                            .iter()
-                            .position(|&(a, b)| a <= i && i <= b)
-                            .map_or(String::new(), |w| w.to_string());
-                        text.push_str(&format!("{i},{s},{w}\n"));
-                    }
-                    std::fs::write(&path, text)?;
-                }
-            }
-            if let Some(path) = output {
-                let json: Vec<serde_json::Value> = eval
-                    .results
-                    .iter()
-                    .map(|r| {
-                        serde_json::json!({
-                            "profile": r.profile.name, "normalized": r.normalized, "raw": r.raw,
-                            "threshold": r.threshold, "detected_windows": r.detected_windows,
-                            "windows": r.windows, "false_positives": r.false_positives,
-                            "per_file": r.per_file.iter().map(|(f, s)| serde_json::json!({"file": f, "raw": s})).collect::<Vec<_>>(),
-                        })
-                    })
-                    .collect();
-                std::fs::write(&path, serde_json::to_string_pretty(&json)?)?;
-            }
-            Ok(())
+            crate::tools::replay::report_nab(&eval, scores_dir.as_deref(), output.as_deref())
         }
         Command::Check { config } => {
             let config = load_config(config.as_ref())?;
             let state = AppState::build(&config)?;
-            for m in state.models.values() {
+            for m in state.pipeline.models.values() {
                 let (reference_rows, _, _) = m.fill();
                 println!(
                     "model {:?} version {:?}: window {} step {}, reference {} rows",

@@ -23,7 +23,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn bad_request(reason: &'static str, field: Option<&str>, message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(reason: &'static str, field: Option<&str>, message: impl Into<String>) -> Self {
         ApiError::Invalid {
             status: StatusCode::BAD_REQUEST,
             reason,
@@ -33,7 +33,7 @@ impl ApiError {
     }
 
     /// A body over `server.max_body_bytes`; `detail` says what was seen (a declared length, or not).
-    pub fn payload_too_large(limit: usize, detail: &str) -> Self {
+    pub(crate) fn payload_too_large(limit: usize, detail: &str) -> Self {
         ApiError::Invalid {
             status: StatusCode::PAYLOAD_TOO_LARGE,
             reason: "payload_too_large",
@@ -43,7 +43,7 @@ impl ApiError {
     }
 
     /// A missing or wrong bearer token.
-    pub fn unauthorized() -> Self {
+    pub(crate) fn unauthorized() -> Self {
         ApiError::Invalid {
             status: StatusCode::UNAUTHORIZED,
             reason: "unauthorized",
@@ -53,7 +53,7 @@ impl ApiError {
     }
 
     /// Well-formed but unacceptable content (wrong type, unknown feature, mismatched lengths).
-    pub fn unprocessable(reason: &'static str, field: Option<&str>, message: impl Into<String>) -> Self {
+    pub(crate) fn unprocessable(reason: &'static str, field: Option<&str>, message: impl Into<String>) -> Self {
         ApiError::Invalid {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             reason,
@@ -71,7 +71,7 @@ impl ApiError {
         }
     }
 
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             ApiError::Invalid { reason, .. } => reason,
             ApiError::UnknownModel(_) => "unknown_model",
@@ -80,7 +80,7 @@ impl ApiError {
         }
     }
 
-    pub fn field(&self) -> Option<&str> {
+    pub(crate) fn field(&self) -> Option<&str> {
         match self {
             ApiError::Invalid { field, .. } => field.as_deref(),
             ApiError::UnknownModel(_) => Some("model"),

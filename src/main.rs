@@ -1,4 +1,5 @@
-//! Entry point: parse arguments, set up logging, hand over to [`driftwatch::cli::run`].
+//! Entry point: parse arguments, set up logging and the runtime, and run the subcommand until it
+//! ends or the process is told to stop (the shutdown signal lives here and is passed in).
 
 use clap::Parser;
 
@@ -17,6 +18,29 @@ fn limit_malloc_arenas() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn limit_malloc_arenas() {}
 
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received: draining in-flight requests");
+}
+
 fn main() -> anyhow::Result<()> {
     limit_malloc_arenas();
     tracing_subscriber::fmt()
@@ -24,5 +48,5 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(driftwatch::cli::run(driftwatch::cli::Cli::parse()))
+    runtime.block_on(driftwatch::cli::run(driftwatch::cli::Cli::parse(), shutdown_signal()))
 }

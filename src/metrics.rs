@@ -11,133 +11,133 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// A registry as OpenMetrics text (also the model server's, which has its own registry).
-pub fn encode(registry: &Registry) -> String {
+pub(crate) fn encode(registry: &Registry) -> String {
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, registry).expect("writing to a String cannot fail");
     out
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ScoreLabels {
-    pub model_name: String,
-    pub feature: String,
-    pub method: String,
+pub(crate) struct ScoreLabels {
+    pub(crate) model_name: String,
+    pub(crate) feature: String,
+    pub(crate) method: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct FeatureLabels {
-    pub model_name: String,
-    pub feature: String,
+pub(crate) struct FeatureLabels {
+    pub(crate) model_name: String,
+    pub(crate) feature: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ModelLabels {
-    pub model_name: String,
+pub(crate) struct ModelLabels {
+    pub(crate) model_name: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReasonLabels {
-    pub reason: String,
+pub(crate) struct ReasonLabels {
+    pub(crate) reason: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct WebhookLabels {
-    pub model_name: String,
-    pub outcome: String,
+pub(crate) struct WebhookLabels {
+    pub(crate) model_name: String,
+    pub(crate) outcome: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct DecisionLabels {
-    pub model_name: String,
-    pub trigger: String,
-    pub decision: String,
+pub(crate) struct DecisionLabels {
+    pub(crate) model_name: String,
+    pub(crate) trigger: String,
+    pub(crate) decision: String,
 }
 
 /// `alertname` is not a label: alerts come from outside, and only configured names are acted on.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct AlertLabels {
-    pub status: String,
-    pub action: String,
+pub(crate) struct AlertLabels {
+    pub(crate) status: String,
+    pub(crate) action: String,
 }
 
 /// A series' labels: `model_name` and `series` for pushed series; for pulled ones `query` plus
 /// the labels Prometheus returned.
-pub type SeriesLabels = Vec<(String, String)>;
+pub(crate) type SeriesLabels = Vec<(String, String)>;
 
 /// The model or pull a series came from.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct SourceLabels {
-    pub source: String,
+pub(crate) struct SourceLabels {
+    pub(crate) source: String,
 }
 
 impl SourceLabels {
-    pub fn new(s: &str) -> Self {
+    pub(crate) fn new(s: &str) -> Self {
         SourceLabels { source: s.to_owned() }
     }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OutcomeLabels {
-    pub outcome: String,
+pub(crate) struct OutcomeLabels {
+    pub(crate) outcome: String,
 }
 
 impl OutcomeLabels {
-    pub fn new(s: &str) -> Self {
+    pub(crate) fn new(s: &str) -> Self {
         OutcomeLabels { outcome: s.to_owned() }
     }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PullLabels {
-    pub query: String,
-    pub outcome: String,
+pub(crate) struct PullLabels {
+    pub(crate) query: String,
+    pub(crate) outcome: String,
 }
 
-pub type FloatGauge = Gauge<f64, AtomicU64>;
+pub(crate) type FloatGauge = Gauge<f64, AtomicU64>;
 
 #[derive(Clone)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Arc<Registry>,
-    pub drift_score: Family<ScoreLabels, FloatGauge>,
-    pub drift_pvalue: Family<ScoreLabels, FloatGauge>,
-    pub drift_threshold: Family<ScoreLabels, FloatGauge>,
-    pub feature_drift: Family<FeatureLabels, Gauge>,
-    pub model_drift: Family<ModelLabels, Gauge>,
-    pub drift_share: Family<ModelLabels, FloatGauge>,
-    pub samples: Family<ModelLabels, Counter>,
-    pub rejected: Family<ReasonLabels, Counter>,
-    pub windows: Family<ModelLabels, Counter>,
-    pub scoring_seconds: Family<ModelLabels, Histogram, fn() -> Histogram>,
-    pub missing: Family<FeatureLabels, Counter>,
-    pub window_samples: Family<ModelLabels, Gauge>,
-    pub reference_samples: Family<ModelLabels, Gauge>,
-    pub last_window: Family<ModelLabels, FloatGauge>,
-    pub webhook_requests: Family<WebhookLabels, Counter>,
-    pub webhook_pending: Gauge,
-    pub last_retrain: Family<ModelLabels, FloatGauge>,
-    pub retrain_decisions: Family<DecisionLabels, Counter>,
-    pub alertmanager_alerts: Family<AlertLabels, Counter>,
-    pub snapshot_written: FloatGauge,
-    pub in_flight: Gauge,
-    pub anomaly_score: Family<SeriesLabels, FloatGauge>,
-    pub anomaly: Family<SeriesLabels, FloatGauge>,
-    pub anomaly_value: Family<SeriesLabels, FloatGauge>,
-    pub anomaly_expected: Family<SeriesLabels, FloatGauge>,
-    pub anomaly_lower: Family<SeriesLabels, FloatGauge>,
-    pub anomaly_upper: Family<SeriesLabels, FloatGauge>,
-    pub anomaly_ready: Family<SeriesLabels, FloatGauge>,
-    pub anomaly_outlier: Family<SeriesLabels, FloatGauge>,
-    pub anomaly_changepoint: Family<SeriesLabels, FloatGauge>,
-    pub anomaly_points: Family<SourceLabels, Counter>,
-    pub anomalous_points: Family<SeriesLabels, Counter>,
-    pub anomaly_series_rejected: Family<SourceLabels, Counter>,
-    pub anomaly_refits: Family<OutcomeLabels, Counter>,
-    pub anomaly_refit_seconds: Histogram,
-    pub anomaly_refits_pending: Gauge,
-    pub pull_requests: Family<PullLabels, Counter>,
+    pub(crate) drift_score: Family<ScoreLabels, FloatGauge>,
+    pub(crate) drift_pvalue: Family<ScoreLabels, FloatGauge>,
+    pub(crate) drift_threshold: Family<ScoreLabels, FloatGauge>,
+    pub(crate) feature_drift: Family<FeatureLabels, Gauge>,
+    pub(crate) model_drift: Family<ModelLabels, Gauge>,
+    pub(crate) drift_share: Family<ModelLabels, FloatGauge>,
+    pub(crate) samples: Family<ModelLabels, Counter>,
+    pub(crate) rejected: Family<ReasonLabels, Counter>,
+    pub(crate) windows: Family<ModelLabels, Counter>,
+    pub(crate) scoring_seconds: Family<ModelLabels, Histogram, fn() -> Histogram>,
+    pub(crate) missing: Family<FeatureLabels, Counter>,
+    pub(crate) window_samples: Family<ModelLabels, Gauge>,
+    pub(crate) reference_samples: Family<ModelLabels, Gauge>,
+    pub(crate) last_window: Family<ModelLabels, FloatGauge>,
+    pub(crate) webhook_requests: Family<WebhookLabels, Counter>,
+    pub(crate) webhook_pending: Gauge,
+    pub(crate) last_retrain: Family<ModelLabels, FloatGauge>,
+    pub(crate) retrain_decisions: Family<DecisionLabels, Counter>,
+    pub(crate) alertmanager_alerts: Family<AlertLabels, Counter>,
+    pub(crate) snapshot_written: FloatGauge,
+    pub(crate) in_flight: Gauge,
+    pub(crate) anomaly_score: Family<SeriesLabels, FloatGauge>,
+    pub(crate) anomaly: Family<SeriesLabels, FloatGauge>,
+    pub(crate) anomaly_value: Family<SeriesLabels, FloatGauge>,
+    pub(crate) anomaly_expected: Family<SeriesLabels, FloatGauge>,
+    pub(crate) anomaly_lower: Family<SeriesLabels, FloatGauge>,
+    pub(crate) anomaly_upper: Family<SeriesLabels, FloatGauge>,
+    pub(crate) anomaly_ready: Family<SeriesLabels, FloatGauge>,
+    pub(crate) anomaly_outlier: Family<SeriesLabels, FloatGauge>,
+    pub(crate) anomaly_changepoint: Family<SeriesLabels, FloatGauge>,
+    pub(crate) anomaly_points: Family<SourceLabels, Counter>,
+    pub(crate) anomalous_points: Family<SeriesLabels, Counter>,
+    pub(crate) anomaly_series_rejected: Family<SourceLabels, Counter>,
+    pub(crate) anomaly_refits: Family<OutcomeLabels, Counter>,
+    pub(crate) anomaly_refit_seconds: Histogram,
+    pub(crate) anomaly_refits_pending: Gauge,
+    pub(crate) pull_requests: Family<PullLabels, Counter>,
 }
 
 fn scoring_histogram() -> Histogram {
@@ -152,7 +152,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut r = Registry::default();
         let m = Metrics {
             registry: Arc::new(Registry::default()),
@@ -348,15 +348,15 @@ impl Metrics {
         Metrics { registry: Arc::new(r), ..m }
     }
 
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         encode(&self.registry)
     }
 
-    pub fn model(name: &str) -> ModelLabels {
+    pub(crate) fn model(name: &str) -> ModelLabels {
         ModelLabels { model_name: name.to_owned() }
     }
 
-    pub fn reject(&self, reason: &str) {
+    pub(crate) fn reject(&self, reason: &str) {
         self.rejected.get_or_create(&ReasonLabels { reason: reason.to_owned() }).inc();
     }
 }

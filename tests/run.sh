@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Runs every test of driftwatch. Installs what the integration tests need first: Debian's
-# `prometheus` (a real server that scrapes the sidecar in tests/prometheus.rs),
-# `prometheus-alertmanager` (delivers alerts to the sidecar in tests/alertmanager.rs) and
-# `docker-compose`, and kubernetes-validate from PyPI (tests/deploy.rs checks deploy/ with them), and
-# @grafana/schema with typescript from npm (tests/dashboards.rs type-checks the dashboards).
+# Runs every test of driftwatch, the system tests included. Installs what those need first: Debian's
+# `prometheus` (a real server that scrapes the sidecar in tests/it/prometheus.rs),
+# `prometheus-alertmanager` (delivers alerts to the sidecar in tests/it/alertmanager.rs) and
+# `docker-compose`, and kubernetes-validate from PyPI (tests/it/deploy.rs checks deploy/ with them),
+# and @grafana/schema with typescript from npm (tests/it/dashboards.rs type-checks the dashboards).
+# Then turns on the `system-tests` feature, which compiles those tests in; plain `cargo test` leaves
+# them out and needs nothing but Rust.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,16 +23,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if ! python3 -c "import kubernetes_validate" >/dev/null 2>&1; then
-    echo "installing kubernetes-validate (PyPI) for tests/deploy.rs" >&2
+    echo "installing kubernetes-validate (PyPI) for tests/it/deploy.rs" >&2
     python3 -m pip install -q kubernetes-validate
 fi
 
-# @grafana/schema and TypeScript (npm) for tests/dashboards.rs, outside the clone; pinned so a new
+# @grafana/schema and TypeScript (npm) for tests/it/dashboards.rs, outside the clone; pinned so a new
 # schema release cannot break a run that changed nothing.
 export DRIFTWATCH_NODE_PREFIX="${DRIFTWATCH_NODE_PREFIX:-$HOME/.cache/driftwatch-npm}"
 if [ ! -f "$DRIFTWATCH_NODE_PREFIX/node_modules/@grafana/schema/package.json" ] \
     || [ ! -f "$DRIFTWATCH_NODE_PREFIX/node_modules/typescript/package.json" ]; then
-    echo "installing @grafana/schema and typescript (npm) for tests/dashboards.rs" >&2
+    echo "installing @grafana/schema and typescript (npm) for tests/it/dashboards.rs" >&2
     mkdir -p "$DRIFTWATCH_NODE_PREFIX"
     npm install --prefix "$DRIFTWATCH_NODE_PREFIX" --no-audit --no-fund --silent \
         @grafana/schema@13.2.3 typescript@5.9.3
@@ -39,6 +41,8 @@ fi
 # Outside the clone so repeated runs are incremental.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/driftwatch-target}"
 
-# Benches are not run here (they are measurements, not tests), but they must keep compiling.
-cargo build --locked --benches
-cargo test --locked
+# One feature set for every step, so the workspace is compiled once. Benches are not run here (they
+# are measurements, not tests), but they must keep compiling.
+features=(--workspace --features system-tests --locked)
+cargo build "${features[@]}" --benches
+cargo test "${features[@]}"

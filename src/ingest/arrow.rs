@@ -7,33 +7,26 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use polars::prelude::*;
 
 use super::series::SeriesBatch;
-use crate::batch::{Batch, BatchBuilder, ColumnInput};
-use crate::drift::FeatureKind;
 use crate::error::ApiError;
-use crate::reference::ModelSpec;
+use crate::monitor::batch::{Batch, BatchBuilder, ColumnInput};
+use crate::monitor::reference::ModelSpec;
+use driftwatch_stats::drift::FeatureKind;
 
 fn invalid(msg: String) -> ApiError {
     ApiError::bad_request("invalid_arrow", Some("body"), format!("invalid Arrow IPC stream: {msg}"))
 }
 
-/// polars panics on some malformed streams instead of returning an error (found by the
-/// `ingest_arrow` fuzz target: an unwrap in `RecordBatch` → `DataFrame`), so the whole decode runs
-/// under `catch_unwind`: a bad body is a 400, never a dead request task.
-pub fn to_batch(spec: &ModelSpec, body: &[u8]) -> Result<Batch, ApiError> {
-    match decode(spec, body)? {
-        Decoded::Features(b) => Ok(b),
-        Decoded::Series(_) => Err(invalid("expected feature columns, got series".into())),
-    }
-}
-
 /// What an Arrow stream holds: feature columns, or a long-form series table whose columns are
 /// exactly `series` (string), `timestamp` (numeric seconds) and `value` (numeric).
-pub enum Decoded {
+pub(crate) enum Decoded {
     Features(Batch),
     Series(SeriesBatch),
 }
 
-pub fn decode(spec: &ModelSpec, body: &[u8]) -> Result<Decoded, ApiError> {
+/// polars panics on some malformed streams instead of returning an error (found by the
+/// `ingest_arrow` fuzz target: an unwrap in `RecordBatch` → `DataFrame`), so the whole decode runs
+/// under `catch_unwind`: a bad body is a 400, never a dead request task.
+pub(crate) fn decode(spec: &ModelSpec, body: &[u8]) -> Result<Decoded, ApiError> {
     catch_unwind(AssertUnwindSafe(|| decode_inner(spec, body))).unwrap_or_else(|_| Err(invalid("unreadable".into())))
 }
 

@@ -9,9 +9,9 @@ use polars_arrow_format::ipc::planus::ReadAsRoot;
 use polars_arrow_format::ipc::{self, MessageHeaderRef, RecordBatchRef, TypeRef};
 
 /// Rows in one record batch, and cells (rows × columns) in one request.
-pub const MAX_ROWS: i64 = 4_000_000;
-pub const MAX_CELLS: i64 = 4_000_000;
-pub const MAX_COLUMNS: usize = 10_000;
+pub(crate) const MAX_ROWS: i64 = 4_000_000;
+pub(crate) const MAX_CELLS: i64 = 4_000_000;
+pub(crate) const MAX_COLUMNS: usize = 10_000;
 
 fn read_i32(rest: &mut &[u8]) -> Result<i32, String> {
     let (head, tail) = rest.split_first_chunk::<4>().ok_or("truncated message length")?;
@@ -23,7 +23,7 @@ fn planus<T>(r: Result<T, ipc::planus::Error>) -> Result<T, String> {
     r.map_err(|e| format!("invalid message metadata: {e}"))
 }
 
-pub fn check_stream(body: &[u8]) -> Result<(), String> {
+pub(crate) fn check_stream(body: &[u8]) -> Result<(), String> {
     let mut rest = body;
     let mut columns = 0usize;
     let mut cells = 0i64;

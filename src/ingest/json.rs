@@ -4,27 +4,27 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::UniqueMap;
+use crate::json::{UniqueMap, parse_json};
 
-use crate::batch::{Batch, BatchBuilder, ColumnInput};
 use crate::error::ApiError;
-use crate::reference::ModelSpec;
+use crate::monitor::batch::{Batch, BatchBuilder, ColumnInput};
+use crate::monitor::reference::ModelSpec;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct JsonBody {
-    pub model: Option<String>,
-    pub features: Option<UniqueMap<Vec<Value>>>,
-    pub rows: Option<Vec<UniqueMap<Value>>>,
-    pub series: Option<UniqueMap<super::series::JsonSeries>>,
+pub(crate) struct JsonBody {
+    pub(crate) model: Option<String>,
+    pub(crate) features: Option<UniqueMap<Vec<Value>>>,
+    pub(crate) rows: Option<Vec<UniqueMap<Value>>>,
+    pub(crate) series: Option<UniqueMap<super::series::JsonSeries>>,
 }
 
 /// Parses the envelope (errors name their path, trailing data is refused).
-pub fn parse(body: &[u8]) -> Result<JsonBody, ApiError> {
-    super::parse_json(body, "invalid JSON body")
+pub(crate) fn parse(body: &[u8]) -> Result<JsonBody, ApiError> {
+    parse_json(body, "invalid JSON body")
 }
 
-pub fn to_batch(spec: &ModelSpec, body: JsonBody) -> Result<Batch, ApiError> {
+pub(crate) fn to_batch(spec: &ModelSpec, body: JsonBody) -> Result<Batch, ApiError> {
     match (body.features, body.rows) {
         (Some(_), Some(_)) => {
             Err(ApiError::bad_request("invalid_shape", Some("rows"), "send either features or rows, not both"))

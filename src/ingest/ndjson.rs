@@ -4,15 +4,15 @@
 
 use serde_json::Value;
 
-use super::UniqueMap;
 use super::series::SeriesBatch;
+use crate::json::{UniqueMap, json_error};
 
-use crate::batch::Batch;
 use crate::error::ApiError;
-use crate::reference::ModelSpec;
+use crate::monitor::batch::Batch;
+use crate::monitor::reference::ModelSpec;
 
 /// Feature rows and series points of one body; at least one of them is present.
-pub fn decode(spec: &ModelSpec, body: &[u8]) -> Result<(Option<Batch>, Option<SeriesBatch>), ApiError> {
+pub(crate) fn decode(spec: &ModelSpec, body: &[u8]) -> Result<(Option<Batch>, Option<SeriesBatch>), ApiError> {
     let mut rows = Vec::new();
     let mut points = Vec::new();
     for (i, line) in body.split(|&b| b == b'\n').enumerate() {
@@ -21,8 +21,8 @@ pub fn decode(spec: &ModelSpec, body: &[u8]) -> Result<(Option<Batch>, Option<Se
             continue;
         }
         let at = format!("line[{}]", i + 1);
-        let row: UniqueMap<Value> = serde_json::from_slice(line)
-            .map_err(|e| super::json_error(&e, Some(&at), format!("line {}: {e}", i + 1)))?;
+        let row: UniqueMap<Value> =
+            serde_json::from_slice(line).map_err(|e| json_error(&e, Some(&at), format!("line {}: {e}", i + 1)))?;
         if let Some(Value::String(_)) = row.0.iter().find(|(k, _)| k == "series").map(|(_, v)| v) {
             points.push((i + 1, series_point(row, &at)?));
         } else {

@@ -10,21 +10,15 @@ use crate::error::ApiError;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct JsonSeries {
-    pub timestamps: Vec<Value>,
-    pub values: Vec<Value>,
+pub(crate) struct JsonSeries {
+    pub(crate) timestamps: Vec<Value>,
+    pub(crate) values: Vec<Value>,
 }
 
 /// Validated series points, in request order: (name, [(timestamp, value)]).
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct SeriesBatch {
-    pub series: Vec<(String, Vec<(f64, f64)>)>,
-}
-
-impl SeriesBatch {
-    pub fn points(&self) -> usize {
-        self.series.iter().map(|(_, p)| p.len()).sum()
-    }
+pub(crate) struct SeriesBatch {
+    pub(crate) series: Vec<(String, Vec<(f64, f64)>)>,
 }
 
 /// Later than 5138 AD in seconds: almost surely milliseconds.
@@ -34,11 +28,11 @@ fn invalid(field: &str, msg: String) -> ApiError {
     ApiError::unprocessable("invalid_series", Some(field), msg)
 }
 
-pub fn check_name(name: &str, field: &str) -> Result<(), ApiError> {
+pub(crate) fn check_name(name: &str, field: &str) -> Result<(), ApiError> {
     crate::config::check_name(name).map_err(|e| invalid(field, format!("series name {e}")))
 }
 
-pub fn check_timestamp(t: f64, field: &str) -> Result<f64, ApiError> {
+pub(crate) fn check_timestamp(t: f64, field: &str) -> Result<f64, ApiError> {
     if !t.is_finite() || t < 0.0 {
         return Err(invalid(field, format!("timestamp must be Unix seconds >= 0, got {t}")));
     }
@@ -50,7 +44,7 @@ pub fn check_timestamp(t: f64, field: &str) -> Result<f64, ApiError> {
 
 /// Builds one series from parallel timestamps and values (null values are gaps), checking that the
 /// timestamps increase. `at` prefixes field names (`series.latency`).
-pub fn points(ts: &[Option<f64>], values: &[Option<f64>], at: &str) -> Result<Vec<(f64, f64)>, ApiError> {
+pub(crate) fn points(ts: &[Option<f64>], values: &[Option<f64>], at: &str) -> Result<Vec<(f64, f64)>, ApiError> {
     if ts.len() != values.len() {
         return Err(invalid(&format!("{at}.values"), format!("{} values for {} timestamps", values.len(), ts.len())));
     }
@@ -90,7 +84,7 @@ fn numbers(values: &[Value], field: &str) -> Result<Vec<Option<f64>>, ApiError> 
     values.iter().enumerate().map(|(i, v)| number(v, &format!("{field}[{i}]"))).collect()
 }
 
-pub fn from_json(series: super::UniqueMap<JsonSeries>) -> Result<SeriesBatch, ApiError> {
+pub(crate) fn from_json(series: crate::json::UniqueMap<JsonSeries>) -> Result<SeriesBatch, ApiError> {
     let mut out = SeriesBatch::default();
     for (name, s) in series.0 {
         let at = format!("series.{name}");
@@ -107,13 +101,14 @@ pub fn from_json(series: super::UniqueMap<JsonSeries>) -> Result<SeriesBatch, Ap
 
 /// Groups long-form (series, timestamp, value) rows by series, keeping first-seen order; `at(i)`
 /// names row i in errors.
-pub fn from_rows(
+pub(crate) fn from_rows(
     rows: impl Iterator<Item = (String, Option<f64>, Option<f64>)>,
     at: impl Fn(usize) -> String,
 ) -> Result<SeriesBatch, ApiError> {
     let mut order: Vec<String> = Vec::new();
-    let mut by_name: std::collections::HashMap<String, (Vec<Option<f64>>, Vec<Option<f64>>, Vec<usize>)> =
-        Default::default();
+    /// One series' timestamps, values and the rows they came from.
+    type Columns = (Vec<Option<f64>>, Vec<Option<f64>>, Vec<usize>);
+    let mut by_name: std::collections::HashMap<String, Columns> = Default::default();
     for (i, (name, t, v)) in rows.enumerate() {
         check_name(&name, &format!("{}.series", at(i)))?;
         let e = by_name.entry(name.clone()).or_insert_with(|| {

@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Err(e) = driftwatch::alertmanager::parse(data) {
+    if let Err(e) = driftwatch::retrain::alertmanager::parse(data) {
         assert!(e.status().is_client_error(), "{e:?}");
     }
 });

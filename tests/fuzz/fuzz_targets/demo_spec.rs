@@ -3,12 +3,12 @@
 
 use std::sync::OnceLock;
 
-use driftwatch::reference::ModelSpec;
+use driftwatch::monitor::reference::ModelSpec;
 
 pub fn spec() -> &'static ModelSpec {
     static SPEC: OnceLock<ModelSpec> = OnceLock::new();
     SPEC.get_or_init(|| {
         let config = driftwatch::config::Sources::embedded().validate().unwrap();
-        driftwatch::reference::load_model(config.models[0].clone()).unwrap().0
+        driftwatch::monitor::reference::load_model(config.models[0].clone()).unwrap().0
     })
 }

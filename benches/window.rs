@@ -1,0 +1,93 @@
+//! The sidecar's window scoring path (100 features, rayon across them, missing values filtered,
+//! one decision across features), on the shapes `../shared/peers/drift_baseline.py` times numpy/scipy
+//! on (benches/compare_peers.py runs both and prints the ratios that BENCHMARKS.md quotes). The
+//! one-feature kernels are `crates/driftwatch-stats/benches/drift.rs`.
+//!
+//!     cargo bench --bench window
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use driftwatch::config::Sources;
+use driftwatch::monitor::reference::{self, Reference, Values};
+use driftwatch::monitor::score::score_window;
+use driftwatch::monitor::window::{FullWindow, WindowColumn};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, Normal};
+
+fn normal(rng: &mut StdRng, n: usize, mean: f64, sd: f64) -> Vec<f64> {
+    let d = Normal::new(mean, sd).unwrap();
+    (0..n).map(|_| d.sample(rng)).collect()
+}
+
+/// A model of `features` numeric columns scored with `methods`, fitted on N(0, 1) references.
+fn model(features: usize, reference_rows: usize, window: usize, methods: &[&str]) -> (reference::ModelSpec, Reference) {
+    let mut toml = format!("[[model]]\nname = \"bench\"\nwindow = {window}\nwarmup = {reference_rows}\n");
+    for j in 0..features {
+        toml += &format!("[[model.features]]\nname = \"f{j}\"\nkind = \"numeric\"\nmethods = {methods:?}\n");
+    }
+    let config = Sources::from_str(&toml, std::path::Path::new(".")).unwrap().validate().unwrap();
+    let (spec, _) = reference::load_model(config.models[0].clone()).unwrap();
+    let mut rng = StdRng::seed_from_u64(42);
+    let columns = (0..features).map(|_| Values::Numeric(normal(&mut rng, reference_rows, 0.0, 1.0))).collect();
+    let fitted = reference::fit(&spec.features, columns, 10).unwrap();
+    (spec, fitted)
+}
+
+fn window(features: usize, rows: usize, mean: f64) -> FullWindow {
+    let mut rng = StdRng::seed_from_u64(7);
+    let columns = (0..features).map(|_| WindowColumn::Numeric(normal(&mut rng, rows, mean, 1.0))).collect();
+    FullWindow::new(1, columns)
+}
+
+fn bench_psi(c: &mut Criterion) {
+    let mut g = c.benchmark_group("psi");
+    // Peer (c4)/(c2): 100 features × 10k window, edges cached; driftwatch's full window path.
+    let (spec, fitted) = model(100, 100_000, 10_000, &["psi"]);
+    let template = window(100, 10_000, 0.05);
+    g.throughput(Throughput::Elements(100 * 10_000));
+    g.bench_function("score_window_100_features_10k", |b| {
+        b.iter_batched(
+            || FullWindow { columns: template.columns.clone(), missing: template.missing.clone(), ..template },
+            |w| score_window(&spec, &fitted, w),
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+fn bench_ks(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ks");
+    g.sample_size(20);
+    // Peer (c): a loop of scipy.stats.ks_2samp over 100 features, reference 100k, current 10k, with
+    // p-values. driftwatch's reference is sorted once at load; the window is sorted per score.
+    let (spec, fitted) = model(100, 100_000, 10_000, &["ks"]);
+    let template = window(100, 10_000, 0.05);
+    g.throughput(Throughput::Elements(100 * 10_000));
+    g.bench_function("score_window_100_features_ref100k_cur10k", |b| {
+        b.iter_batched(
+            || FullWindow { columns: template.columns.clone(), missing: template.missing.clone(), ..template },
+            |w| score_window(&spec, &fitted, w),
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+fn bench_defaults(c: &mut Criterion) {
+    let mut g = c.benchmark_group("defaults");
+    g.sample_size(20);
+    let (spec, fitted) = model(100, 100_000, 10_000, &["psi", "ks"]);
+    let template = window(100, 10_000, 0.05);
+    g.throughput(Throughput::Elements(100 * 10_000));
+    g.bench_function("psi_and_ks_100_features_ref100k_cur10k", |b| {
+        b.iter_batched(
+            || FullWindow { columns: template.columns.clone(), missing: template.missing.clone(), ..template },
+            |w| score_window(&spec, &fitted, w),
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_psi, bench_ks, bench_defaults);
+criterion_main!(benches);

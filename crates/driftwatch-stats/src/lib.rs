@@ -1,0 +1,19 @@
+//! driftwatch's statistics, as pure functions over slices: no async runtime, HTTP, file formats,
+//! locks or metrics, so the numbers can be checked (and benchmarked) on their own, and the sidecar's
+//! layering is the compiler's, not a comment's.
+//!
+//! # Layout
+//! - [`kernels`]: the hot loops the statistics share (branch-free binning, galloping search, sorting
+//!   with NaN last, sums with independent accumulators).
+//! - [`drift`]: PSI, KS (exact and asymptotic p-values, ported from scipy), chi-squared, Wasserstein,
+//!   Jensen–Shannon; a reference is fitted once and each window scored against it; the
+//!   multiple-testing decision across a model's features.
+//! - [`anomaly`]: one series' seasonal anomaly detector (augurs MSTL/AutoETS, median/MAD cold start,
+//!   split-conformal interval), the period search, outliers across series and changepoints, causal
+//!   replay of a whole series, and the Numenta Anomaly Benchmark scorer.
+//! - [`bounds`]: the error a bounded parameter reports when a value is outside its bound.
+
+pub mod anomaly;
+pub mod bounds;
+pub mod drift;
+pub mod kernels;

@@ -1,0 +1,292 @@
+//! One monitored model's state: its reference (from a file, or fitted from the warmup rows), its
+//! current window, and its last published report. Appending a batch happens under a short lock and
+//! hands out the windows that filled; scoring them ([`super::score`]) happens outside it; publishing
+//! keeps the exported scores those of the newest window.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::batch::Batch;
+use super::reference::{self, ModelSpec, Reference, Values};
+use super::report::WindowReport;
+use super::window::{FullWindow, Warmup, Window};
+use crate::clock::unix_now;
+use crate::digest::key_from;
+use crate::metrics::{FeatureLabels, Metrics, ScoreLabels};
+
+/// A monitored model: its spec, its reference and window, and its last published report.
+pub(crate) struct ModelState {
+    pub(crate) spec: ModelSpec,
+    inner: Mutex<Inner>,
+    published: Mutex<Option<Arc<WindowReport>>>,
+    /// Signalled on every publish, for a snapshot waiting for windows being scored.
+    published_cv: Condvar,
+    /// Bumped on every accepted batch, so the snapshot writer knows when there is something new.
+    generation: AtomicU64,
+}
+
+struct Inner {
+    reference: Option<Arc<Reference>>,
+    /// The warmup rows the reference was fitted from (kept so a snapshot can restore the reference).
+    warmup_source: Option<Arc<Vec<Values>>>,
+    warmup: Option<Warmup>,
+    window: Option<Window>,
+}
+
+/// A model's state as the snapshot stores it: everything needed to continue where it stopped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ModelSnapshot {
+    /// Digest of the config and reference the state belongs to; restored only if they match.
+    pub(crate) shape: String,
+    pub(crate) warmup_source: Option<Vec<Values>>,
+    pub(crate) warmup: Option<Warmup>,
+    pub(crate) window: Option<Window>,
+    pub(crate) latest: Option<WindowReport>,
+}
+
+/// Why a model's snapshot was not taken back (the model then starts empty).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RestoreError {
+    #[error("the model's configuration changed since the snapshot")]
+    ConfigChanged,
+    #[error("the model's configuration or reference changed since the snapshot")]
+    ReferenceChanged,
+    #[error("the snapshot's window does not fit the model")]
+    WindowMismatch,
+    #[error("the snapshot's warmup buffer does not fit the model")]
+    WarmupMismatch,
+    #[error(transparent)]
+    Refit(#[from] reference::EmptyFeature),
+}
+
+/// What appending a batch produced.
+pub(crate) struct Appended {
+    pub(crate) windows: Vec<(Arc<Reference>, FullWindow)>,
+    pub(crate) window_samples: usize,
+    pub(crate) reference_samples: usize,
+}
+
+impl Inner {
+    /// (reference rows, rows in the current window or warmup buffer, heap bytes of the window).
+    fn fill(&self) -> (usize, usize, usize) {
+        let reference = self.reference.as_ref().map_or(0, |r| r.samples);
+        match (&self.window, &self.warmup) {
+            (Some(w), _) => (reference, w.rows(), w.bytes()),
+            (None, Some(w)) => (reference, w.rows(), 0),
+            _ => (reference, 0, 0),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave them half-updated (every update is a single
+    // push or assignment), so a poisoned lock is still safe to use.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ModelState {
+    pub(crate) fn new(spec: ModelSpec, reference: Option<Reference>) -> Self {
+        let cfg = &spec.config;
+        let (reference, warmup, window) = match reference {
+            Some(r) => {
+                let window = Window::new(cfg.window, cfg.step, &r);
+                (Some(Arc::new(r)), None, Some(window))
+            }
+            None => (None, Some(Warmup::new(cfg.warmup, spec.features.iter().map(|f| f.kind))), None),
+        };
+        ModelState {
+            inner: Mutex::new(Inner { reference, warmup_source: None, warmup, window }),
+            published: Mutex::new(None),
+            published_cv: Condvar::new(),
+            generation: AtomicU64::new(0),
+            spec,
+        }
+    }
+
+    /// Changes with every accepted batch.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Digest of what the state depends on: features, window shape, bins, and a file reference.
+    fn shape(&self, reference_digest: Option<String>) -> String {
+        let c = &self.spec.config;
+        let mut parts = vec![c.window.to_string(), c.step.to_string(), c.warmup.to_string(), c.bins.get().to_string()];
+        for f in &self.spec.features {
+            parts.push(format!("{}:{:?}", f.name, f.kind));
+        }
+        parts.extend(reference_digest);
+        key_from(&parts.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// Copies the state out under the lock (a memcpy of the window; serialising happens outside).
+    ///
+    /// A window handed out for scoring is in neither the window nor the published report until its
+    /// scores are published, so the copy waits (holding off new batches, not scoring) until every
+    /// emitted window is published: otherwise a crash after the snapshot would lose that window.
+    /// `None` if scoring does not catch up within `wait`.
+    pub(crate) fn snapshot(&self, wait: Duration) -> Option<ModelSnapshot> {
+        let inner = lock(&self.inner);
+        let emitted = inner.window.as_ref().map_or(0, Window::emitted);
+        let deadline = std::time::Instant::now() + wait;
+        let mut published = lock(&self.published);
+        while published.as_ref().map_or(0, |p| p.seq) < emitted {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            published = self.published_cv.wait_timeout(published, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        let latest = published.as_ref().map(|r| r.as_ref().clone());
+        drop(published);
+        let file_reference = inner.warmup_source.is_none().then(|| inner.reference.as_ref().map(|r| r.digest()));
+        Some(ModelSnapshot {
+            shape: self.shape(file_reference.flatten()),
+            warmup_source: inner.warmup_source.as_ref().map(|w| w.as_ref().clone()),
+            warmup: inner.warmup.clone(),
+            window: inner.window.clone(),
+            latest,
+        })
+    }
+
+    /// Continues from a snapshot: refits a warmup reference, takes the window back, republishes the
+    /// last scores. Refuses (changing nothing) a snapshot of another config or reference.
+    pub(crate) fn restore(&self, snap: ModelSnapshot, metrics: &Metrics) -> Result<(), RestoreError> {
+        let mut inner = lock(&self.inner);
+        let cfg = &self.spec.config;
+        let reference = match &snap.warmup_source {
+            Some(source) => {
+                if self.shape(None) != snap.shape || cfg.reference.is_some() {
+                    return Err(RestoreError::ConfigChanged);
+                }
+                Some(Arc::new(reference::fit(&self.spec.features, source.clone(), cfg.bins.get())?))
+            }
+            None => {
+                if self.shape(inner.reference.as_ref().map(|r| r.digest())) != snap.shape {
+                    return Err(RestoreError::ReferenceChanged);
+                }
+                inner.reference.clone()
+            }
+        };
+        if let Some(w) = &snap.window {
+            let fits = reference.as_ref().is_some_and(|r| w.fits(cfg.window, cfg.step, r));
+            if !fits {
+                return Err(RestoreError::WindowMismatch);
+            }
+        }
+        if let Some(w) = &snap.warmup {
+            if w.columns.len() != self.spec.features.len() || reference.is_some() {
+                return Err(RestoreError::WarmupMismatch);
+            }
+        }
+        inner.reference = reference;
+        inner.warmup_source = snap.warmup_source.map(Arc::new);
+        inner.warmup = snap.warmup;
+        inner.window = snap.window.or_else(|| inner.reference.as_ref().map(|r| Window::new(cfg.window, cfg.step, r)));
+        drop(inner);
+        if let Some(report) = snap.latest {
+            self.publish(metrics, report);
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.spec.config.name
+    }
+
+    pub(crate) fn ready(&self) -> bool {
+        lock(&self.inner).reference.is_some()
+    }
+
+    /// (reference rows, rows in the current window or warmup buffer, heap bytes of the window).
+    pub(crate) fn fill(&self) -> (usize, usize, usize) {
+        lock(&self.inner).fill()
+    }
+
+    pub(crate) fn latest(&self) -> Option<Arc<WindowReport>> {
+        lock(&self.published).clone()
+    }
+
+    /// Adds a validated batch. Warmup rows become the reference once there are enough of them; the
+    /// remaining rows go to the window.
+    pub(crate) fn append(&self, batch: &Batch) -> Result<Appended, reference::EmptyFeature> {
+        let mut inner = lock(&self.inner);
+        let mut from = 0;
+        if let Some(warmup) = inner.warmup.as_mut() {
+            from = warmup.push(batch);
+            if warmup.is_full() {
+                let warmup = inner.warmup.take().expect("checked above");
+                let rows = warmup.rows();
+                // Cannot fail: a full warmup has a value in every feature.
+                let reference =
+                    reference::fit(&self.spec.features, warmup.columns.clone(), self.spec.config.bins.get())?;
+                inner.warmup_source = Some(Arc::new(warmup.columns));
+                inner.window = Some(Window::new(self.spec.config.window, self.spec.config.step, &reference));
+                inner.reference = Some(Arc::new(reference));
+                tracing::info!(model = self.name(), rows, "warmup complete: reference fitted");
+            }
+        }
+        let Inner { reference, window, .. } = &mut *inner;
+        let mut windows = Vec::new();
+        if let (Some(reference), Some(window)) = (reference.as_ref(), window.as_mut()) {
+            for full in window.push(batch, from, reference, unix_now()) {
+                windows.push((reference.clone(), full));
+            }
+        }
+        let (reference_samples, window_samples, _) = inner.fill();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(Appended { windows, window_samples, reference_samples })
+    }
+
+    /// Publishes a report unless a newer window already was (concurrent requests may finish scoring
+    /// out of order; the exported scores always belong to the newest window). Returns whether it was.
+    pub(crate) fn publish(&self, metrics: &Metrics, report: WindowReport) -> bool {
+        let mut published = lock(&self.published);
+        if published.as_ref().is_some_and(|p| p.seq >= report.seq) {
+            return false;
+        }
+        let model = self.name().to_owned();
+        for (feature, fr) in self.spec.features.iter().zip(&report.features) {
+            let flabels = FeatureLabels { model_name: model.clone(), feature: feature.name.clone() };
+            for method in &feature.methods {
+                let labels = ScoreLabels {
+                    model_name: model.clone(),
+                    feature: feature.name.clone(),
+                    method: method.as_str().into(),
+                };
+                match fr.scores.iter().find(|s| s.method == *method) {
+                    Some(s) => {
+                        metrics.drift_score.get_or_create(&labels).set(s.score);
+                        metrics.drift_threshold.get_or_create(&labels).set(s.threshold);
+                        if let Some(p) = s.pvalue {
+                            metrics.drift_pvalue.get_or_create(&labels).set(p);
+                        }
+                    }
+                    None => {
+                        // No values in this window: drop the series rather than export stale scores.
+                        metrics.drift_score.remove(&labels);
+                        metrics.drift_pvalue.remove(&labels);
+                    }
+                }
+            }
+            match fr.drifted {
+                Some(d) => {
+                    metrics.feature_drift.get_or_create(&flabels).set(i64::from(d));
+                }
+                None => {
+                    metrics.feature_drift.remove(&flabels);
+                }
+            }
+        }
+        let ml = Metrics::model(&model);
+        metrics.drift_share.get_or_create(&ml).set(report.drift_share);
+        metrics.model_drift.get_or_create(&ml).set(i64::from(report.model_drift));
+        metrics.windows.get_or_create(&ml).inc();
+        metrics.scoring_seconds.get_or_create(&ml).observe(report.scoring_seconds);
+        metrics.last_window.get_or_create(&ml).set(report.completed_at);
+        *published = Some(Arc::new(report));
+        self.published_cv.notify_all();
+        true
+    }
+}

@@ -1,0 +1,248 @@
+//! Loading a model's reference (CSV, Parquet or Arrow IPC via polars, or the first N ingested samples)
+//! and resolving the model's features: their kind (declared, or inferred from the column type) and
+//! methods (declared, or the defaults for the kind).
+
+use std::collections::HashMap;
+use std::io::Cursor;
+
+use polars::prelude::*;
+
+use driftwatch_stats::drift::{CategoricalReference, FeatureKind, Method, NumericReference};
+
+use crate::config::{ModelConfig, ReferenceSource};
+use crate::digest::key_from;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReferenceError {
+    #[error("reference {source_name}: {message}")]
+    Read { source_name: String, message: String },
+    #[error("model {model:?}: {message}")]
+    Model { model: String, message: String },
+}
+
+/// A feature with nothing to fit a reference from.
+#[derive(Debug, thiserror::Error)]
+#[error("feature {0:?} has no non-missing reference values")]
+pub struct EmptyFeature(pub String);
+
+/// A reference column whose type does not fit the feature's kind.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct ColumnMismatch(String);
+
+/// One feature of a model, fully resolved.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Feature {
+    pub name: String,
+    pub kind: FeatureKind,
+    pub methods: Vec<Method>,
+}
+
+/// A model's configuration together with its resolved features.
+#[derive(Debug)]
+pub struct ModelSpec {
+    pub config: ModelConfig,
+    pub features: Vec<Feature>,
+    index: HashMap<String, usize>,
+}
+
+impl ModelSpec {
+    pub fn feature_index(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+}
+
+/// A fitted reference, one entry per feature in [`ModelSpec::features`] order.
+#[derive(Debug)]
+pub struct Reference {
+    pub features: Vec<FeatureReference>,
+    pub samples: usize,
+}
+
+#[derive(Debug)]
+pub enum FeatureReference {
+    Numeric(NumericReference),
+    Categorical(CategoricalReference),
+}
+
+/// Raw values of one column: numbers with NaN for missing, or optional strings.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Values {
+    Numeric(Vec<f64>),
+    Categorical(Vec<Option<String>>),
+}
+
+impl Values {
+    pub fn len(&self) -> usize {
+        match self {
+            Values::Numeric(v) => v.len(),
+            Values::Categorical(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+pub(crate) fn read_frame(source: &ReferenceSource) -> Result<DataFrame, ReferenceError> {
+    let err = |e: PolarsError| ReferenceError::Read { source_name: source.to_string(), message: e.to_string() };
+    let csv = || CsvReadOptions::default().with_has_header(true).with_infer_schema_length(None);
+    match source {
+        ReferenceSource::Embedded { bytes, .. } => {
+            csv().into_reader_with_file_handle(Cursor::new(*bytes)).finish().map_err(err)
+        }
+        ReferenceSource::File(path) => {
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+            let file = std::fs::File::open(path)
+                .map_err(|e| ReferenceError::Read { source_name: source.to_string(), message: e.to_string() })?;
+            match ext.as_str() {
+                "csv" | "tsv" | "txt" => csv().into_reader_with_file_handle(file).finish().map_err(err),
+                "parquet" | "pq" => ParquetReader::new(file).finish().map_err(err),
+                "arrow" | "ipc" | "arrows" => IpcStreamReader::new(file).finish().map_err(err),
+                _ => Err(ReferenceError::Read {
+                    source_name: source.to_string(),
+                    message: "unknown format: use a .csv, .parquet or .arrow (IPC stream) file".into(),
+                }),
+            }
+        }
+    }
+}
+
+/// Kind a column of this type gets when the config does not say.
+pub(crate) fn infer_kind(dtype: &DataType) -> Option<FeatureKind> {
+    if dtype.is_primitive_numeric() {
+        Some(FeatureKind::Numeric)
+    } else if matches!(dtype, DataType::String | DataType::Boolean) {
+        Some(FeatureKind::Categorical)
+    } else {
+        None
+    }
+}
+
+/// Extracts a column as `kind`: numbers as f64 (null, NaN and ±Inf become NaN, i.e. missing), categories
+/// as strings (integers and booleans are formatted).
+pub(crate) fn column_values(column: &Column, kind: FeatureKind) -> Result<Values, ColumnMismatch> {
+    match kind {
+        FeatureKind::Numeric => {
+            if !column.dtype().is_primitive_numeric() && column.dtype() != &DataType::Null {
+                return Err(ColumnMismatch(format!("is {} but the feature is numeric", column.dtype())));
+            }
+            let c = column.cast(&DataType::Float64).map_err(|e| ColumnMismatch(e.to_string()))?;
+            let ca = c.f64().map_err(|e| ColumnMismatch(e.to_string()))?;
+            Ok(Values::Numeric(ca.iter().map(|v| v.filter(|x| x.is_finite()).unwrap_or(f64::NAN)).collect()))
+        }
+        FeatureKind::Categorical => {
+            if column.dtype().is_float() {
+                return Err(ColumnMismatch(format!(
+                    "is {} (floating point) but the feature is categorical",
+                    column.dtype()
+                )));
+            }
+            let c = column.cast(&DataType::String).map_err(|e| ColumnMismatch(e.to_string()))?;
+            let ca = c.str().map_err(|e| ColumnMismatch(e.to_string()))?;
+            Ok(Values::Categorical(ca.iter().map(|v| v.map(str::to_owned)).collect()))
+        }
+    }
+}
+
+/// Resolves features from the config and (when there is one) the reference frame.
+pub(crate) fn resolve_features(config: &ModelConfig, frame: Option<&DataFrame>) -> Result<Vec<Feature>, String> {
+    let mut problems = Vec::new();
+    let declared: Vec<(String, Option<FeatureKind>, Option<Vec<Method>>)> = if config.features.is_empty() {
+        let frame = frame.ok_or("no features listed and no reference to take them from")?;
+        frame.columns().iter().map(|c| (c.name().to_string(), None, None)).collect()
+    } else {
+        config.features.iter().map(|f| (f.name.clone(), f.kind, f.methods.clone())).collect()
+    };
+    let mut features = Vec::new();
+    for (name, kind, methods) in declared {
+        let kind = match (kind, frame) {
+            (Some(k), _) => Some(k),
+            (None, Some(df)) => match df.column(&name) {
+                Ok(c) => infer_kind(c.dtype()).or_else(|| {
+                    problems.push(format!("column {name:?} has unsupported type {}", c.dtype()));
+                    None
+                }),
+                Err(_) => None,
+            },
+            (None, None) => None,
+        };
+        if let Some(df) = frame {
+            if df.column(&name).is_err() {
+                problems.push(format!("feature {name:?} is not a column of the reference"));
+                continue;
+            }
+        }
+        let Some(kind) = kind else { continue };
+        let methods = methods.unwrap_or_else(|| Method::defaults(kind));
+        for m in methods.iter().filter(|m| !m.supports(kind)) {
+            problems.push(format!("feature {name:?}: {} does not apply to {kind:?} features", m.as_str()));
+        }
+        if let Err(e) = crate::config::check_name(&name) {
+            problems.push(format!("feature {name:?}: name {e}"));
+        }
+        features.push(Feature { name, kind, methods });
+    }
+    if problems.is_empty() { Ok(features) } else { Err(problems.join("; ")) }
+}
+
+impl Reference {
+    /// A digest of everything scoring depends on (edges, counts, categories), so a snapshot taken
+    /// against one reference is not restored against another.
+    pub(crate) fn digest(&self) -> String {
+        let mut parts: Vec<String> = vec![self.samples.to_string()];
+        for f in &self.features {
+            match f {
+                FeatureReference::Numeric(r) => {
+                    parts.push(format!("n{}", r.sorted.len()));
+                    parts.extend(r.edges.iter().map(|e| e.to_bits().to_string()));
+                    parts.extend(r.counts.iter().map(u64::to_string));
+                }
+                FeatureReference::Categorical(r) => {
+                    parts.push(format!("c{}", r.categories.len()));
+                    parts.extend(r.categories.iter().cloned());
+                    parts.extend(r.counts.iter().map(u64::to_string));
+                }
+            }
+        }
+        key_from(&parts.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+}
+
+/// Fits every feature's reference from raw column values (same order as `features`).
+pub fn fit(features: &[Feature], columns: Vec<Values>, bins: usize) -> Result<Reference, EmptyFeature> {
+    let samples = columns.first().map_or(0, Values::len);
+    let mut out = Vec::with_capacity(features.len());
+    for (f, values) in features.iter().zip(columns) {
+        let fitted = match values {
+            Values::Numeric(v) => NumericReference::fit(v.into_iter().filter(|x| x.is_finite()).collect(), bins)
+                .map(FeatureReference::Numeric),
+            Values::Categorical(v) => {
+                CategoricalReference::fit(v.iter().flatten().map(String::as_str)).map(FeatureReference::Categorical)
+            }
+        };
+        out.push(fitted.ok_or_else(|| EmptyFeature(f.name.clone()))?);
+    }
+    Ok(Reference { features: out, samples })
+}
+
+/// Builds a model's spec and, for file references, its fitted reference.
+pub fn load_model(config: ModelConfig) -> Result<(ModelSpec, Option<Reference>), ReferenceError> {
+    let model_err = |message: String| ReferenceError::Model { model: config.name.clone(), message };
+    let frame = config.reference.as_ref().map(read_frame).transpose()?;
+    let features = resolve_features(&config, frame.as_ref()).map_err(model_err)?;
+    let reference = match &frame {
+        Some(df) => {
+            let mut columns = Vec::with_capacity(features.len());
+            for f in &features {
+                let col = df.column(&f.name).map_err(|e| model_err(e.to_string()))?;
+                columns.push(column_values(col, f.kind).map_err(|e| model_err(format!("column {:?} {e}", f.name)))?);
+            }
+            Some(fit(&features, columns, config.bins.get()).map_err(|e| model_err(e.to_string()))?)
+        }
+        None => None,
+    };
+    let index = features.iter().enumerate().map(|(i, f)| (f.name.clone(), i)).collect();
+    Ok((ModelSpec { config, features, index }, reference))
+}

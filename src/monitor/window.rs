@@ -1,0 +1,270 @@
+//! Per-model windows: rows accumulate until `size`, the full window is handed out for scoring, then the
+//! first `step` rows are dropped (tumbling when `step == size`, sliding otherwise). Before a model has
+//! a reference, a [`Warmup`] buffer collects the first N rows instead.
+
+use serde::{Deserialize, Serialize};
+
+use super::batch::Batch;
+use super::reference::{FeatureReference, Reference, Values};
+
+/// Category code for a missing value in a window column.
+pub(crate) const MISSING_CODE: u32 = u32::MAX;
+
+/// One feature's window storage: numbers (NaN = missing) or category codes of the reference.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum WindowColumn {
+    Numeric(Vec<f64>),
+    Categorical(Vec<u32>),
+}
+
+impl WindowColumn {
+    fn len(&self) -> usize {
+        match self {
+            WindowColumn::Numeric(v) => v.len(),
+            WindowColumn::Categorical(v) => v.len(),
+        }
+    }
+
+    /// Missing values among the rows in `range`.
+    fn missing_in(&self, range: std::ops::Range<usize>) -> usize {
+        match self {
+            WindowColumn::Numeric(v) => v[range].iter().filter(|x| x.is_nan()).count(),
+            WindowColumn::Categorical(v) => v[range].iter().filter(|&&c| c == MISSING_CODE).count(),
+        }
+    }
+
+    /// Drops the first `n` rows, returning how many of them were missing.
+    fn drain_front(&mut self, n: usize) -> usize {
+        let missing = self.missing_in(0..n);
+        match self {
+            WindowColumn::Numeric(v) => drop(v.drain(..n)),
+            WindowColumn::Categorical(v) => drop(v.drain(..n)),
+        }
+        missing
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            WindowColumn::Numeric(v) => v.capacity() * 8,
+            WindowColumn::Categorical(v) => v.capacity() * 4,
+        }
+    }
+}
+
+/// A full window, ready to score.
+#[derive(Debug)]
+pub struct FullWindow {
+    pub seq: u64,
+    pub rows: usize,
+    pub columns: Vec<WindowColumn>,
+    /// Per column, how many rows are missing, counted on append (while the rows are in cache) so
+    /// scoring can skip a filtering pass over windows that have none.
+    pub missing: Vec<usize>,
+    /// Unix seconds when the window's first row arrived (0 when unknown).
+    pub started_at: f64,
+}
+
+impl FullWindow {
+    /// A window from columns of equal length, counting their missing values.
+    pub fn new(seq: u64, columns: Vec<WindowColumn>) -> Self {
+        let rows = columns.first().map_or(0, WindowColumn::len);
+        let missing = columns.iter().map(|c| c.missing_in(0..rows)).collect();
+        FullWindow { seq, rows, columns, missing, started_at: 0.0 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Window {
+    size: usize,
+    step: usize,
+    rows: usize,
+    columns: Vec<WindowColumn>,
+    missing: Vec<usize>,
+    next_seq: u64,
+    /// (rows, arrival time) per appended chunk, oldest first, so a window knows when its first row came.
+    arrivals: std::collections::VecDeque<(usize, f64)>,
+}
+
+impl Window {
+    pub(crate) fn new(size: usize, step: usize, reference: &Reference) -> Self {
+        let columns = reference
+            .features
+            .iter()
+            .map(|f| match f {
+                FeatureReference::Numeric(_) => WindowColumn::Numeric(Vec::with_capacity(size)),
+                FeatureReference::Categorical(_) => WindowColumn::Categorical(Vec::with_capacity(size)),
+            })
+            .collect();
+        let missing = vec![0; reference.features.len()];
+        Window { size, step, rows: 0, columns, missing, next_seq: 1, arrivals: Default::default() }
+    }
+
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Sequence number of the last window handed out for scoring (0: none yet).
+    pub(crate) fn emitted(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// Whether a restored window fits this configuration and reference: same size and step, one
+    /// column per feature of the reference's kind, every column `rows` long, counts consistent.
+    pub(crate) fn fits(&self, size: usize, step: usize, reference: &Reference) -> bool {
+        self.size == size
+            && self.step == step
+            && self.rows < size
+            && self.columns.len() == reference.features.len()
+            && self.missing.len() == self.columns.len()
+            && self.arrivals.iter().map(|a| a.0).sum::<usize>() == self.rows
+            && self.columns.iter().zip(&reference.features).zip(&self.missing).all(|((c, f), &m)| {
+                let kind_ok = matches!(
+                    (c, f),
+                    (WindowColumn::Numeric(_), FeatureReference::Numeric(_))
+                        | (WindowColumn::Categorical(_), FeatureReference::Categorical(_))
+                );
+                let codes_ok = match (c, f) {
+                    (WindowColumn::Categorical(v), FeatureReference::Categorical(r)) => {
+                        v.iter().all(|&x| x == MISSING_CODE || (x as usize) < r.bins())
+                    }
+                    _ => true,
+                };
+                kind_ok && codes_ok && c.len() == self.rows && c.missing_in(0..self.rows) == m
+            })
+    }
+
+    /// Heap bytes held by the window's columns.
+    pub(crate) fn bytes(&self) -> usize {
+        self.columns.iter().map(WindowColumn::bytes).sum()
+    }
+
+    /// Appends rows `[from, batch.rows)` of `batch`, which arrived at unix second `now`, returning every
+    /// window that filled.
+    pub(crate) fn push(&mut self, batch: &Batch, from: usize, reference: &Reference, now: f64) -> Vec<FullWindow> {
+        let mut full = Vec::new();
+        let mut offset = from;
+        while offset < batch.rows {
+            let take = (batch.rows - offset).min(self.size - self.rows);
+            let columns = self.columns.iter_mut().zip(&mut self.missing);
+            for (((column, missing), values), fref) in columns.zip(&batch.columns).zip(&reference.features) {
+                let start = column.len();
+                match (&mut *column, values, fref) {
+                    (WindowColumn::Numeric(w), Values::Numeric(v), _) => w.extend_from_slice(&v[offset..offset + take]),
+                    (WindowColumn::Categorical(w), Values::Categorical(v), FeatureReference::Categorical(r)) => {
+                        w.extend(
+                            v[offset..offset + take].iter().map(|c| c.as_deref().map_or(MISSING_CODE, |c| r.code(c))),
+                        );
+                    }
+                    _ => unreachable!("batch columns are built from the same feature kinds"),
+                }
+                *missing += column.missing_in(start..start + take);
+            }
+            self.rows += take;
+            offset += take;
+            if take > 0 {
+                self.arrivals.push_back((take, now));
+            }
+            if self.rows == self.size {
+                full.push(self.emit());
+            }
+        }
+        full
+    }
+
+    fn emit(&mut self) -> FullWindow {
+        let started_at = self.arrivals.front().map_or(0.0, |a| a.1);
+        // Forget the arrivals of the rows this emit drops (all of them when tumbling).
+        let mut drop_rows = self.step;
+        while drop_rows > 0 {
+            let Some(front) = self.arrivals.front_mut() else { break };
+            if front.0 <= drop_rows {
+                drop_rows -= front.0;
+                self.arrivals.pop_front();
+            } else {
+                front.0 -= drop_rows;
+                drop_rows = 0;
+            }
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let missing = self.missing.clone();
+        let columns = if self.step == self.size {
+            // Tumbling: hand the buffers over instead of copying them.
+            let size = self.size;
+            let columns = self
+                .columns
+                .iter_mut()
+                .map(|c| match c {
+                    WindowColumn::Numeric(v) => WindowColumn::Numeric(std::mem::replace(v, Vec::with_capacity(size))),
+                    WindowColumn::Categorical(v) => {
+                        WindowColumn::Categorical(std::mem::replace(v, Vec::with_capacity(size)))
+                    }
+                })
+                .collect();
+            self.missing.fill(0);
+            columns
+        } else {
+            let snapshot = self.columns.clone();
+            for (c, m) in self.columns.iter_mut().zip(&mut self.missing) {
+                *m -= c.drain_front(self.step);
+            }
+            snapshot
+        };
+        let rows = self.size;
+        self.rows = self.columns.first().map_or(0, WindowColumn::len);
+        FullWindow { seq, rows, columns, missing, started_at }
+    }
+}
+
+/// The first N rows of a model without a reference file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Warmup {
+    pub(crate) target: usize,
+    pub(crate) columns: Vec<Values>,
+}
+
+impl Warmup {
+    pub(crate) fn new(target: usize, kinds: impl Iterator<Item = driftwatch_stats::drift::FeatureKind>) -> Self {
+        use driftwatch_stats::drift::FeatureKind::*;
+        let columns = kinds
+            .map(|k| match k {
+                Numeric => Values::Numeric(Vec::new()),
+                Categorical => Values::Categorical(Vec::new()),
+            })
+            .collect();
+        Warmup { target, columns }
+    }
+
+    pub(crate) fn rows(&self) -> usize {
+        self.columns.first().map_or(0, Values::len)
+    }
+
+    /// Takes as many rows as still needed; returns how many it took. Past the target, whole batches
+    /// are still taken while some feature has no value at all, so the fit cannot come up empty.
+    pub(crate) fn push(&mut self, batch: &Batch) -> usize {
+        let take = if self.rows() < self.target {
+            (self.target - self.rows()).min(batch.rows)
+        } else if self.is_full() {
+            0
+        } else {
+            batch.rows
+        };
+        for (w, v) in self.columns.iter_mut().zip(&batch.columns) {
+            match (w, v) {
+                (Values::Numeric(w), Values::Numeric(v)) => w.extend_from_slice(&v[..take]),
+                (Values::Categorical(w), Values::Categorical(v)) => w.extend_from_slice(&v[..take]),
+                _ => unreachable!("batch columns are built from the same feature kinds"),
+            }
+        }
+        take
+    }
+
+    /// At least `target` rows, and at least one value in every feature.
+    pub(crate) fn is_full(&self) -> bool {
+        self.rows() >= self.target
+            && self.columns.iter().all(|c| match c {
+                Values::Numeric(v) => v.iter().any(|x| !x.is_nan()),
+                Values::Categorical(v) => v.iter().any(Option::is_some),
+            })
+    }
+}

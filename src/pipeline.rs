@@ -1,0 +1,231 @@
+//! The data path of a request, apart from HTTP: `/ingest` bodies are decoded ([`crate::ingest`]),
+//! admitted (series caps), appended to their model ([`crate::monitor`]), every window that filled is
+//! scored and published, each published window goes to the retrain policy ([`crate::retrain`]), and
+//! series points go to their detectors ([`crate::series`]). Alertmanager payloads go to the policy the
+//! same way. `server` only turns HTTP into these calls and their results into responses.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::clock::unix_now;
+use crate::config::AlertmanagerConfig;
+use crate::error::ApiError;
+use crate::ingest::{self, Format};
+use crate::metrics::{AlertLabels, FeatureLabels, Metrics};
+use crate::monitor::Models;
+use crate::monitor::batch::Batch;
+use crate::monitor::model::ModelState;
+use crate::monitor::report::WindowReport;
+use crate::monitor::score::score_window;
+use crate::retrain::alertmanager::{self, Outcome, Status};
+use crate::retrain::planner::Retrainer;
+use crate::series::{PushError, SeriesSource};
+
+/// What a request acts on.
+pub(crate) struct Pipeline {
+    pub(crate) models: Arc<Models>,
+    pub(crate) metrics: Metrics,
+    /// Each model's pushed series.
+    pub(crate) series: BTreeMap<String, Arc<SeriesSource>>,
+    pub(crate) retrain: Option<Arc<Retrainer>>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct IngestResponse {
+    pub(crate) model: String,
+    pub(crate) accepted: usize,
+    pub(crate) missing: u64,
+    pub(crate) windows_scored: usize,
+    pub(crate) window_samples: usize,
+    /// The newest window this request scored, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) latest: Option<WindowReport>,
+    /// Series points scored and ignored as late, when the request had series.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) series: Option<SeriesResponse>,
+}
+
+/// What a push of series did: points scored, points ignored as late, and each series' newest score.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct SeriesResponse {
+    pub(crate) scored: usize,
+    pub(crate) late: usize,
+    pub(crate) latest: BTreeMap<String, driftwatch_stats::anomaly::Observation>,
+}
+
+impl Pipeline {
+    fn model(&self, name: Option<String>) -> Result<&Arc<ModelState>, ApiError> {
+        let name = name.ok_or_else(|| {
+            ApiError::bad_request(
+                "missing_model",
+                Some("model"),
+                "name the model: \"model\" in the JSON body or ?model= in the URL",
+            )
+        })?;
+        self.models.get(&name).ok_or(ApiError::UnknownModel(name))
+    }
+
+    /// Decodes a request body and applies it: features to the model's window (scoring every window
+    /// that filled, publishing, telling the retrain policy), series to their detectors. Everything
+    /// that can refuse the request is checked before anything is applied. CPU work: call it on a
+    /// blocking thread.
+    pub(crate) fn ingest(
+        &self,
+        format: Format,
+        query_model: Option<String>,
+        bytes: &[u8],
+    ) -> Result<IngestResponse, ApiError> {
+        let (model, decoded) = match format {
+            Format::Json => {
+                let mut body = ingest::json::parse(bytes)?;
+                let model = self.model(body.model.take().or(query_model))?;
+                (model, ingest::decode_json(&model.spec, body)?)
+            }
+            Format::Ndjson | Format::ArrowStream => {
+                let model = self.model(query_model)?;
+                (model, ingest::decode(&model.spec, format, bytes)?)
+            }
+        };
+        let name = model.name();
+        let source = &self.series[name];
+        // Everything that can refuse the request is checked before anything is applied.
+        if let Some(s) = &decoded.series {
+            source
+                .admit(s.series.iter().map(|(n, _)| (n.as_str(), SeriesSource::pushed_labels(name, n))))
+                .map_err(|e| self.series_refused(name, e))?;
+        }
+        let mut response = match &decoded.batch {
+            Some(batch) => self.ingest_features(model, batch)?,
+            None => IngestResponse {
+                model: name.to_owned(),
+                accepted: 0,
+                missing: 0,
+                windows_scored: 0,
+                window_samples: model.fill().1,
+                latest: None,
+                series: None,
+            },
+        };
+        if let Some(s) = &decoded.series {
+            let mut total = SeriesResponse::default();
+            for (n, points) in &s.series {
+                let labels = SeriesSource::pushed_labels(name, n);
+                let r = source.push(&labels, points);
+                total.scored += r.scored;
+                total.late += r.late;
+                if let Some(o) = source.last(&labels) {
+                    total.latest.insert(n.clone(), o);
+                }
+            }
+            response.series = Some(total);
+        }
+        Ok(response)
+    }
+
+    fn series_refused(&self, model: &str, e: PushError) -> ApiError {
+        match e {
+            PushError::UnknownSeries(n) => ApiError::unprocessable(
+                "unknown_series",
+                Some(&format!("series.{n}")),
+                format!("series {n:?} is not in model {model:?}'s anomaly.series list"),
+            ),
+            PushError::TooManySeries { max } => {
+                self.metrics.anomaly_series_rejected.get_or_create(&crate::metrics::SourceLabels::new(model)).inc();
+                ApiError::unprocessable(
+                    "too_many_series",
+                    Some("series"),
+                    format!("model {model:?} would have more than anomaly.max_series = {max} series"),
+                )
+            }
+        }
+    }
+
+    fn ingest_features(&self, model: &Arc<ModelState>, batch: &Batch) -> Result<IngestResponse, ApiError> {
+        let appended = model.append(batch).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let metrics = &self.metrics;
+        let name = model.name();
+        let ml = Metrics::model(name);
+        metrics.samples.get_or_create(&ml).inc_by(batch.rows as u64);
+        for (feature, &m) in model.spec.features.iter().zip(&batch.missing) {
+            if m > 0 {
+                metrics
+                    .missing
+                    .get_or_create(&FeatureLabels { model_name: name.into(), feature: feature.name.clone() })
+                    .inc_by(m);
+            }
+        }
+        metrics.window_samples.get_or_create(&ml).set(appended.window_samples as i64);
+        metrics.reference_samples.get_or_create(&ml).set(appended.reference_samples as i64);
+        let windows_scored = appended.windows.len();
+        let mut latest = None;
+        for (reference, window) in appended.windows {
+            let report = score_window(&model.spec, &reference, window);
+            tracing::debug!(model = name, seq = report.seq, share = report.drift_share, "window scored");
+            if model.publish(metrics, report.clone()) {
+                if let Some(retrain) = &self.retrain {
+                    retrain.on_window(name, &report, unix_now());
+                }
+            }
+            latest = Some(report);
+        }
+        Ok(IngestResponse {
+            model: name.to_owned(),
+            accepted: batch.rows,
+            missing: batch.missing.iter().sum(),
+            windows_scored,
+            window_samples: appended.window_samples,
+            latest,
+            series: None,
+        })
+    }
+
+    /// Acts on an Alertmanager payload: each firing alert named in `[alertmanager] alerts` and
+    /// labelled with a known `model_name` goes to that model's retrain policy (made durable before
+    /// this returns, so Alertmanager retries if it fails). Disk I/O: call it on a blocking thread.
+    pub(crate) fn alerts(
+        &self,
+        am: &AlertmanagerConfig,
+        payload: alertmanager::Payload,
+    ) -> Result<serde_json::Value, ApiError> {
+        let mut outcomes = Vec::with_capacity(payload.alerts.len());
+        for alert in &payload.alerts {
+            let model = alert.labels.get("model_name");
+            let action = match (alert.status, model) {
+                (Status::Resolved, _) => "resolved",
+                (Status::Firing, _) if !am.alerts.iter().any(|a| a == alert.alertname()) => "not_configured",
+                (Status::Firing, None) => "no_model_name",
+                (Status::Firing, Some(m)) if !self.models.contains_key(m) => "unknown_model",
+                (Status::Firing, Some(m)) => match &self.retrain {
+                    None => "no_retrain_config",
+                    Some(r) => r
+                        .on_alert(m, alert.info(&payload.group_key), unix_now())
+                        .map_err(|e| ApiError::Internal(format!("outbox write failed: {e}")))?
+                        .as_str(),
+                },
+            };
+            let status = match alert.status {
+                Status::Firing => "firing",
+                Status::Resolved => "resolved",
+            };
+            self.metrics
+                .alertmanager_alerts
+                .get_or_create(&AlertLabels { status: status.into(), action: action.into() })
+                .inc();
+            tracing::info!(
+                alertname = alert.alertname(), fingerprint = %alert.fingerprint, status,
+                model = model.map(String::as_str), action, ends_at = %alert.ends_at, "alert received"
+            );
+            outcomes.push(Outcome {
+                alertname: alert.alertname().to_owned(),
+                fingerprint: alert.fingerprint.clone(),
+                status: alert.status,
+                model_name: model.cloned(),
+                action,
+            });
+        }
+        Ok(json!({ "receiver": payload.receiver, "alerts": outcomes }))
+    }
+}

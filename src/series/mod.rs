@@ -1,0 +1,294 @@
+//! Live anomaly scoring: the series of one source (a model's pushed series, or what one pull query
+//! returns) each with its [`SeriesDetector`], behind one mutex per source. Points are scored on
+//! arrival in O(1); refits go to a small background pool so a push never waits for MSTL, and the
+//! gauges are set from each series' newest point. [`pull`] polls Prometheus for the series of a
+//! `[[pull]]` query.
+//!
+//! May import: `config`, `metrics`, the leaves and `driftwatch_stats`.
+
+pub(crate) mod pull;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::metrics::{Metrics, OutcomeLabels, SeriesLabels, SourceLabels};
+use driftwatch_stats::anomaly::detector::{FitJob, Outcome};
+use driftwatch_stats::anomaly::group::{self, CHANGEPOINT_POINTS};
+use driftwatch_stats::anomaly::{DetectorSettings, Observation, SeriesDetector};
+
+/// Runs refits off the request path: a fixed number of threads, FIFO. `None` threads runs each
+/// refit inline (tests that need deterministic scores).
+pub(crate) struct RefitPool {
+    pool: Option<rayon::ThreadPool>,
+    pending: Arc<AtomicI64>,
+}
+
+impl RefitPool {
+    pub(crate) fn new(threads: usize) -> Self {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .thread_name(|i| format!("driftwatch-refit-{i}"))
+            .build()
+            .ok();
+        RefitPool { pool, pending: Arc::new(AtomicI64::new(0)) }
+    }
+
+    pub(crate) fn inline() -> Self {
+        RefitPool { pool: None, pending: Arc::new(AtomicI64::new(0)) }
+    }
+
+    pub(crate) fn is_inline(&self) -> bool {
+        self.pool.is_none()
+    }
+
+    fn submit(&self, metrics: &Metrics, work: impl FnOnce() + Send + 'static) {
+        match &self.pool {
+            None => work(),
+            Some(pool) => {
+                let pending = self.pending.clone();
+                let gauge = metrics.anomaly_refits_pending.clone();
+                gauge.set(pending.fetch_add(1, Ordering::SeqCst) + 1);
+                pool.spawn_fifo(move || {
+                    work();
+                    gauge.set(pending.fetch_sub(1, Ordering::SeqCst) - 1);
+                });
+            }
+        }
+    }
+}
+
+struct Refit {
+    result: Result<driftwatch_stats::anomaly::seasonal::SeasonalFit, driftwatch_stats::anomaly::seasonal::FitError>,
+    /// Absolute grid index of the last level shift in the fitted history.
+    changepoint: Option<u64>,
+}
+
+struct Entry {
+    detector: SeriesDetector,
+    last: Option<Observation>,
+}
+
+/// Why a push was refused; nothing of the request was applied.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum PushError {
+    UnknownSeries(String),
+    TooManySeries { max: usize },
+}
+
+/// Points scored and points ignored as late (at or before the series' newest point).
+#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize)]
+pub(crate) struct PushSummary {
+    pub(crate) scored: usize,
+    pub(crate) late: usize,
+}
+
+pub(crate) struct SeriesSource {
+    /// The model or pull name, for logs and the source label of counters.
+    pub(crate) name: String,
+    pub(crate) settings: DetectorSettings,
+    allow: HashSet<String>,
+    max_series: usize,
+    series: Mutex<HashMap<SeriesLabels, Entry>>,
+    metrics: Metrics,
+    refits: Arc<RefitPool>,
+}
+
+/// Refit phases are derived from the labels so that series started together refit apart.
+fn phase(labels: &SeriesLabels) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    labels.hash(&mut h);
+    h.finish() as usize
+}
+
+impl SeriesSource {
+    pub(crate) fn new(
+        name: &str,
+        settings: DetectorSettings,
+        allow: &[String],
+        max_series: usize,
+        metrics: Metrics,
+        refits: Arc<RefitPool>,
+    ) -> Arc<Self> {
+        Arc::new(SeriesSource {
+            name: name.to_owned(),
+            settings,
+            allow: allow.iter().cloned().collect(),
+            max_series,
+            series: Mutex::new(HashMap::new()),
+            metrics,
+            refits,
+        })
+    }
+
+    /// The labels a pushed series is exported with.
+    pub(crate) fn pushed_labels(model: &str, series: &str) -> SeriesLabels {
+        vec![("model_name".into(), model.into()), ("series".into(), series.into())]
+    }
+
+    /// Checks that `names` may be pushed (allow-list, series cap) without changing anything.
+    pub(crate) fn admit<'a>(&self, names: impl Iterator<Item = (&'a str, SeriesLabels)>) -> Result<(), PushError> {
+        let series = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        let mut new = HashSet::new();
+        for (name, labels) in names {
+            if !self.allow.is_empty() && !self.allow.contains(name) {
+                return Err(PushError::UnknownSeries(name.to_owned()));
+            }
+            if !series.contains_key(&labels) {
+                new.insert(labels);
+            }
+        }
+        if series.len() + new.len() > self.max_series {
+            return Err(PushError::TooManySeries { max: self.max_series });
+        }
+        Ok(())
+    }
+
+    /// Scores and adds `points` (timestamp, value) to one series, creating it (call
+    /// [`admit`](Self::admit) first for the cap), then publishes its gauges and queues a refit
+    /// if one is due.
+    ///
+    /// Each point is scored, then a due refit is taken, exactly as `replay` does; with an inline
+    /// pool the refit runs there and then, so the scores equal `replay`'s point for point.
+    pub(crate) fn push(self: &Arc<Self>, labels: &SeriesLabels, points: &[(f64, f64)]) -> PushSummary {
+        let mut summary = PushSummary::default();
+        let mut queued = None;
+        let mut anomalous = 0;
+        {
+            let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = series.entry(labels.clone()).or_insert_with(|| {
+                // Inline refits follow replay exactly (no phase); pooled ones are staggered.
+                let phase = if self.refits.is_inline() { 0 } else { phase(labels) };
+                // Visible from its first point: warming up, not absent.
+                self.metrics.anomaly_ready.get_or_create(labels).set(0.0);
+                Entry { detector: SeriesDetector::new(&self.settings, phase), last: None }
+            });
+            for &(t, v) in points {
+                match entry.detector.push(&self.settings, t, v) {
+                    Outcome::Scored(o) => {
+                        summary.scored += 1;
+                        anomalous += u64::from(o.anomalous());
+                        entry.last = Some(o);
+                    }
+                    Outcome::Warming => summary.scored += 1,
+                    Outcome::Late => summary.late += 1,
+                }
+                if let Some(job) = entry.detector.take_fit_job(&self.settings) {
+                    if self.refits.is_inline() {
+                        let done = self.refit(job);
+                        self.install(labels, entry, done);
+                    } else {
+                        queued = Some(job);
+                    }
+                }
+            }
+            if let Some(o) = &entry.last {
+                self.publish(labels, o);
+            }
+            // The gauges show the newest point only; this also counts anomalies inside a batch.
+            self.metrics.anomalous_points.get_or_create(labels).inc_by(anomalous);
+        }
+        self.metrics.anomaly_points.get_or_create(&SourceLabels::new(&self.name)).inc_by(summary.scored as u64);
+        if let Some(job) = queued {
+            self.queue(labels.clone(), job);
+        }
+        summary
+    }
+
+    /// Runs `job` on the pool; if the series moved on far enough meanwhile that another refit is
+    /// due, that one is queued right away rather than waiting for the next push.
+    fn queue(self: &Arc<Self>, labels: SeriesLabels, job: FitJob) {
+        let source = self.clone();
+        self.refits.submit(&self.metrics, move || {
+            let done = source.refit(job);
+            let next = {
+                let mut series = source.series.lock().unwrap_or_else(|e| e.into_inner());
+                series.get_mut(&labels).and_then(|entry| {
+                    source.install(&labels, entry, done);
+                    entry.detector.take_fit_job(&source.settings)
+                })
+            };
+            if let Some(job) = next {
+                source.queue(labels, job);
+            }
+        });
+    }
+
+    /// Runs a refit and the changepoint search over the same history.
+    fn refit(&self, job: FitJob) -> Refit {
+        let started = Instant::now();
+        // The newest CHANGEPOINT_POINTS only: BOCPD over the whole history would cost twice the fit.
+        let recent = &job.values[job.values.len().saturating_sub(CHANGEPOINT_POINTS)..];
+        let changepoint = group::changepoints(recent).last().map(|&i| job.end + i as u64 + 1 - recent.len() as u64);
+        let result = job.run();
+        let outcome = if result.is_ok() { "ok" } else { "failed" };
+        if let Err(e) = &result {
+            tracing::debug!(source = %self.name, error = %e, "refit failed; the fallback keeps scoring");
+        }
+        self.metrics.anomaly_refits.get_or_create(&OutcomeLabels::new(outcome)).inc();
+        self.metrics.anomaly_refit_seconds.observe(started.elapsed().as_secs_f64());
+        Refit { result, changepoint }
+    }
+
+    fn install(&self, labels: &SeriesLabels, entry: &mut Entry, done: Refit) {
+        entry.detector.finish_fit(done.result);
+        if let Some(t) = done.changepoint.and_then(|i| entry.detector.timestamp_of(i)) {
+            self.metrics.anomaly_changepoint.get_or_create(labels).set(t);
+        }
+        self.metrics.anomaly_ready.get_or_create(labels).set(if entry.detector.ready() { 1.0 } else { 0.0 });
+    }
+
+    fn publish(&self, labels: &SeriesLabels, o: &Observation) {
+        let m = &self.metrics;
+        m.anomaly_score.get_or_create(labels).set(o.score);
+        m.anomaly.get_or_create(labels).set(if o.anomalous() { 1.0 } else { 0.0 });
+        m.anomaly_value.get_or_create(labels).set(o.value);
+        m.anomaly_expected.get_or_create(labels).set(o.expected);
+        m.anomaly_lower.get_or_create(labels).set(o.lower);
+        m.anomaly_upper.get_or_create(labels).set(o.upper);
+        m.anomaly_ready.get_or_create(labels).set(if o.ready { 1.0 } else { 0.0 });
+    }
+
+    /// Which series behave differently from the others of this source over the newest `points`
+    /// grid points (pull queries: the replicas one query returns), exported as `anomaly_outlier`.
+    pub(crate) fn mark_outliers(&self, points: usize, sensitivity: f64) {
+        let series = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(newest) = series.values().filter_map(|e| e.detector.last_index()).max() else {
+            return;
+        };
+        // Align on the grid: only series whose newest point is the group's newest take part.
+        let mut labels = Vec::new();
+        let mut rows: Vec<Vec<f64>> = Vec::new();
+        for (l, e) in series.iter() {
+            if e.detector.last_index() == Some(newest) {
+                let mut row: Vec<f64> = e.detector.tail(points).collect();
+                driftwatch_stats::anomaly::seasonal::interpolate(&mut row);
+                if row.len() == points {
+                    labels.push(l.clone());
+                    rows.push(row);
+                }
+            }
+        }
+        let refs: Vec<&[f64]> = rows.iter().map(Vec::as_slice).collect();
+        let flags = group::outliers(&refs, sensitivity);
+        for (l, flag) in labels.iter().zip(flags) {
+            self.metrics.anomaly_outlier.get_or_create(l).set(if flag { 1.0 } else { 0.0 });
+        }
+    }
+
+    /// The newest observation of a series.
+    pub(crate) fn last(&self, labels: &SeriesLabels) -> Option<Observation> {
+        self.series.lock().unwrap_or_else(|e| e.into_inner()).get(labels).and_then(|e| e.last)
+    }
+
+    /// The newest timestamp of a series.
+    pub(crate) fn last_timestamp(&self, labels: &SeriesLabels) -> Option<f64> {
+        self.series.lock().unwrap_or_else(|e| e.into_inner()).get(labels).and_then(|e| e.detector.last_timestamp())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.series.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}

@@ -1,0 +1,187 @@
+//! Pulled series (what vmanomaly does): each `[[pull]]` query is polled from Prometheus'
+//! `/api/v1/query_range` every `interval_seconds`; every series it returns is scored by its own
+//! detector and exported with its labels plus `query="<pull name>"` (a returned `query` label
+//! becomes `exported_query`, as Prometheus does on a clash). The first poll back-fills a history's
+//! worth of points; later polls overlap the last one by a step and late points are ignored.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::SeriesSource;
+use crate::config::PullConfig;
+use crate::metrics::{Metrics, PullLabels, SeriesLabels, SourceLabels};
+
+/// Prometheus caps a query_range at 11,000 points per series.
+const MAX_POINTS: f64 = 10_999.0;
+/// Points compared across the series of a query for `anomaly_outlier`.
+const OUTLIER_POINTS: usize = 60;
+
+#[derive(Debug, Deserialize)]
+struct Response {
+    status: String,
+    #[serde(default)]
+    data: Option<Data>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Data {
+    result_type: String,
+    result: Vec<Matrix>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Matrix {
+    metric: std::collections::BTreeMap<String, String>,
+    values: Vec<(f64, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PullError {
+    #[error("request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("Prometheus answered {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("Prometheus said: {0}")]
+    Query(String),
+    #[error("unexpected answer: {0}")]
+    Shape(String),
+}
+
+/// The labels a pulled series is exported with.
+pub(crate) fn labels(pull: &str, metric: &std::collections::BTreeMap<String, String>) -> SeriesLabels {
+    let mut out: SeriesLabels = vec![("query".into(), pull.into())];
+    for (k, v) in metric {
+        match k.as_str() {
+            "__name__" => {}
+            "query" => out.push(("exported_query".into(), v.clone())),
+            _ => out.push((k.clone(), v.clone())),
+        }
+    }
+    out
+}
+
+/// One poll: fetch `[start, end]`, score every returned series (up to `max_series`), mark
+/// outliers. Returns the number of points scored.
+pub(crate) async fn poll_once(
+    client: &reqwest::Client,
+    pull: &PullConfig,
+    source: &Arc<SeriesSource>,
+    metrics: &Metrics,
+    now: f64,
+) -> Result<usize, PullError> {
+    let step = pull.step_seconds;
+    let end = (now / step).floor() * step;
+    let history = {
+        let d = &pull.detector;
+        let longest = d.periods_for(step).into_iter().max().unwrap_or(0);
+        (d.history_periods * longest).clamp(d.fallback_window, d.max_history.max(d.fallback_window)) as f64
+    };
+    let start = end - (history - 1.0).min(MAX_POINTS) * step;
+    let mut request = client.get(format!("{}/api/v1/query_range", pull.url)).query(&[
+        ("query", pull.query.as_str()),
+        ("start", &format!("{start}")),
+        ("end", &format!("{end}")),
+        ("step", &format!("{step}")),
+    ]);
+    if let Some(token) = &pull.bearer_token {
+        request = request.bearer_auth(String::from_utf8_lossy(&token.0));
+    }
+    let response = request.send().await?;
+    let status = response.status();
+    let body = response.bytes().await?;
+    if !status.is_success() && status.as_u16() != 400 && status.as_u16() != 422 {
+        return Err(PullError::Status {
+            status: status.as_u16(),
+            body: String::from_utf8_lossy(&body).chars().take(200).collect(),
+        });
+    }
+    let parsed: Response = serde_json::from_slice(&body).map_err(|e| PullError::Shape(e.to_string()))?;
+    if parsed.status != "success" {
+        return Err(PullError::Query(parsed.error.unwrap_or(parsed.status)));
+    }
+    let data = parsed.data.ok_or_else(|| PullError::Shape("no data".into()))?;
+    if data.result_type != "matrix" {
+        return Err(PullError::Shape(format!("resultType {} (query_range returns a matrix)", data.result_type)));
+    }
+    let source = source.clone();
+    let metrics = metrics.clone();
+    let name = pull.name.clone();
+    let sensitivity = pull.outlier_sensitivity;
+    // Scoring is CPU work: off the reactor.
+    let scored = tokio::task::spawn_blocking(move || {
+        let mut scored = 0;
+        for m in data.result {
+            let labels = labels(&name, &m.metric);
+            if source.admit(std::iter::once(("", labels.clone()))).is_err() {
+                metrics.anomaly_series_rejected.get_or_create(&SourceLabels::new(&name)).inc();
+                continue;
+            }
+            let after = source.last_timestamp(&labels).unwrap_or(f64::NEG_INFINITY);
+            let points: Vec<(f64, f64)> = m
+                .values
+                .iter()
+                .filter(|(t, _)| *t > after)
+                .map(|(t, v)| (*t, v.parse::<f64>().ok().filter(|v| v.is_finite()).unwrap_or(f64::NAN)))
+                .collect();
+            scored += source.push(&labels, &points).scored;
+        }
+        source.mark_outliers(OUTLIER_POINTS, sensitivity);
+        scored
+    })
+    .await
+    .map_err(|e| PullError::Shape(format!("scoring task failed: {e}")))?;
+    Ok(scored)
+}
+
+/// Polls `pull` forever (until the runtime stops); failures are logged and counted, never fatal.
+pub(crate) async fn run(pull: PullConfig, source: Arc<SeriesSource>, metrics: Metrics) {
+    let client = match reqwest::Client::builder().timeout(Duration::from_secs_f64(pull.timeout_seconds)).build() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(pull = %pull.name, error = %e, "cannot build the HTTP client; pull disabled");
+            return;
+        }
+    };
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(pull.interval_seconds));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let outcome = match poll_once(&client, &pull, &source, &metrics, crate::clock::unix_now()).await {
+            Ok(points) => {
+                tracing::debug!(pull = %pull.name, points, series = source.len(), "pulled");
+                "ok"
+            }
+            Err(e) => {
+                tracing::warn!(pull = %pull.name, error = %e, "pull failed");
+                "error"
+            }
+        };
+        metrics.pull_requests.get_or_create(&PullLabels { query: pull.name.clone(), outcome: outcome.into() }).inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pulled_labels_drop_the_name_and_rename_a_clashing_query_label() {
+        let metric = [("__name__", "up"), ("job", "api"), ("query", "x")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(
+            labels("latency", &metric),
+            vec![
+                ("query".to_string(), "latency".to_string()),
+                ("job".into(), "api".into()),
+                ("exported_query".into(), "x".into())
+            ]
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! The routes: [`app`] puts every endpoint on one router over the shared [`AppState`] (tests drive it
+//! with `oneshot`, no socket). Handlers read the body under the request limits and hand it to the
+//! [`Pipeline`](crate::pipeline::Pipeline) on a blocking thread; nothing here decides anything about
+//! the data.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth;
+use super::state::AppState;
+use crate::error::ApiError;
+use crate::ingest::Format;
+use crate::monitor::model::ModelState;
+use crate::pipeline::IngestResponse;
+use crate::retrain::alertmanager;
+
+/// Every endpoint on one router (what a single listener serves).
+pub fn app(state: Arc<AppState>) -> Router {
+    api_app(state.clone()).merge(metrics_app(state)).fallback(not_found).method_not_allowed_fallback(method_not_allowed)
+}
+
+/// Unknown paths and methods get the same JSON error shape as everything else.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::Invalid {
+        status: StatusCode::NOT_FOUND,
+        reason: "not_found",
+        field: None,
+        message: "no such endpoint".into(),
+    }
+}
+
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::Invalid {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        reason: "method_not_allowed",
+        field: None,
+        message: "method not allowed on this endpoint".into(),
+    }
+}
+
+/// Everything but /metrics: /ingest, /alertmanager, /v1/* (behind the bearer token when one is set)
+/// and the probes.
+pub(crate) fn api_app(state: Arc<AppState>) -> Router {
+    let protected = Router::new()
+        .route("/ingest", post(ingest_handler))
+        .route("/v1/models", get(list_models))
+        .route("/v1/models/{name}", get(get_model))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+    Router::new()
+        .merge(protected)
+        // Checks its own token ([alertmanager] bearer_token, else the server's).
+        .route("/alertmanager", post(alertmanager_handler))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        // Bodies are read with our own limit so an oversized one gets a JSON 413 like every other error.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// /metrics for Prometheus (unauthenticated, as scrapers expect), on its own listener if configured.
+pub(crate) fn metrics_app(state: Arc<AppState>) -> Router {
+    Router::new().route("/metrics", get(metrics_handler)).with_state(state)
+}
+
+/// The probes and /metrics, for a separate metrics listener.
+pub(crate) fn metrics_listener_app(state: Arc<AppState>) -> Router {
+    metrics_app(state.clone())
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .merge(Router::new().route("/readyz", get(readyz)).with_state(state))
+        .fallback(not_found)
+}
+
+#[derive(Debug, Deserialize)]
+struct IngestQuery {
+    model: Option<String>,
+}
+
+async fn ingest_handler(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<IngestQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<IngestResponse>, ApiError> {
+    let result = ingest(&state, query.model, &headers, body).await;
+    if let Err(e) = &result {
+        state.metrics().reject(e.reason());
+    }
+    result.map(Json)
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+            .any(|e| e.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::payload_too_large(limit, "")
+        } else {
+            ApiError::bad_request("invalid_body", Some("body"), format!("could not read the body: {e}"))
+        }
+    })
+}
+
+async fn ingest(
+    state: &Arc<AppState>,
+    query_model: Option<String>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<IngestResponse, ApiError> {
+    let format = Format::from_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
+    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) {
+        if len > state.max_body_bytes {
+            return Err(ApiError::payload_too_large(state.max_body_bytes, &format!(" of {len} bytes")));
+        }
+    }
+    let slot = state.slot()?;
+    let bytes = read_body(body, state.max_body_bytes).await?;
+    let state = state.clone();
+    // Decoding, appending and scoring are CPU work: keep them off the async reactor. The slot moves
+    // along, so a client that hangs up does not free it while the work still runs.
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        state.pipeline.ingest(format, query_model, &bytes)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("ingest task failed: {e}")))?
+}
+
+async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], state.metrics().encode()).into_response()
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let waiting: Vec<&str> = state.pipeline.models.values().filter(|m| !m.ready()).map(|m| m.name()).collect();
+    if waiting.is_empty() {
+        Json(json!({"status": "ready"})).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "warming_up", "models": waiting}))).into_response()
+    }
+}
+
+fn describe(m: &ModelState) -> serde_json::Value {
+    let (reference_samples, window_samples, window_bytes) = m.fill();
+    json!({
+        "name": m.spec.config.name,
+        "version": m.spec.config.version,
+        "ready": m.ready(),
+        "config": m.spec.config,
+        "features": m.spec.features,
+        "reference_samples": reference_samples,
+        "window_samples": window_samples,
+        "window_bytes": window_bytes,
+        "latest": m.latest().as_deref(),
+    })
+}
+
+async fn list_models(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    Json(json!({ "models": state.pipeline.models.values().map(|m| describe(m)).collect::<Vec<_>>() }))
+}
+
+async fn get_model(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let model = state.pipeline.models.get(&name).ok_or(ApiError::UnknownModel(name))?;
+    Ok(Json(describe(model)))
+}
+
+async fn alertmanager_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let result = receive_alerts(&state, &headers, body).await;
+    if let Err(e) = &result {
+        state.metrics().reject(e.reason());
+    }
+    result.map(Json)
+}
+
+async fn receive_alerts(state: &Arc<AppState>, headers: &HeaderMap, body: Body) -> Result<serde_json::Value, ApiError> {
+    let Some(am) = &state.alertmanager else {
+        return Err(ApiError::Invalid {
+            status: StatusCode::NOT_FOUND,
+            reason: "alertmanager_not_configured",
+            field: None,
+            message: "this sidecar has no [alertmanager] section: it does not act on alerts".into(),
+        });
+    };
+    if let Some(token) = am.bearer_token.as_ref().or(state.bearer_token.as_ref()) {
+        if !auth::bearer_matches(headers, token) {
+            return Err(ApiError::unauthorized());
+        }
+    }
+    let slot = state.slot()?;
+    let bytes = read_body(body, state.max_body_bytes).await?;
+    let payload = alertmanager::parse(&bytes)?;
+    let (state, am) = (state.clone(), am.clone());
+    // Retrain requests are fsynced before we answer, so Alertmanager retries if we fail.
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        state.pipeline.alerts(&am, payload)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("alert task failed: {e}")))?
+}

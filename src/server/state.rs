@@ -1,0 +1,162 @@
+//! What the handlers share, and how it is built from a validated config: the models (with their
+//! restored snapshot), the series sources, the retrain planner and its delivery, the limits.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{AlertmanagerConfig, Config, PullConfig, Secret};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::monitor::{self, LoadError, snapshot};
+use crate::pipeline::Pipeline;
+use crate::retrain::webhook::client::{Delivery, Sleeper, TokioSleeper};
+use crate::retrain::{self, OpenError};
+use crate::series::{RefitPool, SeriesSource};
+
+/// Why the sidecar could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Models(#[from] LoadError),
+    #[error(transparent)]
+    Retrain(#[from] OpenError),
+    #[error("data directory {dir}: {source}")]
+    DataDir { dir: String, source: std::io::Error },
+}
+
+/// Everything the handlers share.
+pub struct AppState {
+    pub(crate) pipeline: Pipeline,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) alertmanager: Option<AlertmanagerConfig>,
+    delivery: Option<Delivery>,
+    /// Where snapshots go; `None`: state is in memory only.
+    pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) snapshot_interval: Duration,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) bearer_token: Option<Secret>,
+    /// One permit per request being processed on /ingest or /alertmanager.
+    request_slots: Arc<tokio::sync::Semaphore>,
+    /// Pull queries and their series; polled by [`crate::series::pull`] once started.
+    pulls: Vec<(PullConfig, Arc<SeriesSource>)>,
+}
+
+impl AppState {
+    /// [`AppState::build_with`] on real time.
+    pub fn build(config: &Config) -> Result<AppState, StartError> {
+        Self::build_with(config, Arc::new(TokioSleeper))
+    }
+
+    /// Loads every model's reference and registers its series; opens the data directory's outbox and
+    /// policy state when a model has `[model.retrain]` or `[alertmanager]` is set, and restores the
+    /// last snapshot. Webhook delivery and pulls start with [`AppState::start_background`] (`serve`
+    /// calls it).
+    pub fn build_with(config: &Config, sleeper: Arc<dyn Sleeper>) -> Result<AppState, StartError> {
+        let metrics = Metrics::new();
+        let models = Arc::new(monitor::load(config, &metrics)?);
+        if let Some(dir) = &config.server.data_dir {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StartError::DataDir { dir: dir.display().to_string(), source })?;
+        }
+        let (retrain, delivery) = if config.needs_data_dir() {
+            let (retrainer, delivery) = retrain::open(config, &models, &metrics, sleeper)?;
+            (Some(Arc::new(retrainer)), Some(delivery))
+        } else {
+            (None, None)
+        };
+        let refits = Arc::new(match config.server.refit_threads {
+            0 => RefitPool::inline(),
+            n => RefitPool::new(n),
+        });
+        let series = config
+            .models
+            .iter()
+            .map(|mc| {
+                let a = &mc.anomaly;
+                let source = SeriesSource::new(
+                    &mc.name,
+                    a.detector.clone(),
+                    &a.series,
+                    a.max_series,
+                    metrics.clone(),
+                    refits.clone(),
+                );
+                (mc.name.clone(), source)
+            })
+            .collect::<BTreeMap<_, _>>();
+        let pulls = config
+            .pulls
+            .iter()
+            .map(|p| {
+                let source =
+                    SeriesSource::new(&p.name, p.detector.clone(), &[], p.max_series, metrics.clone(), refits.clone());
+                (p.clone(), source)
+            })
+            .collect();
+        if let Some(dir) = &config.server.data_dir {
+            let restored = snapshot::restore(&models, &metrics, dir)
+                .map_err(|source| StartError::DataDir { dir: dir.display().to_string(), source })?;
+            if let Some(t) = restored.taken_at {
+                tracing::info!(models = ?restored.models, taken_at = t, "state restored from the snapshot");
+            }
+        }
+        Ok(AppState {
+            pipeline: Pipeline { models, metrics, series, retrain },
+            max_body_bytes: config.server.max_body_bytes,
+            alertmanager: config.alertmanager.clone(),
+            delivery,
+            data_dir: config.server.data_dir.clone(),
+            snapshot_interval: Duration::from_secs_f64(config.server.snapshot_interval_seconds),
+            shutdown_grace: Duration::from_secs_f64(config.server.shutdown_grace_seconds),
+            bearer_token: config.server.bearer_token.clone(),
+            request_slots: Arc::new(tokio::sync::Semaphore::new(config.server.max_concurrent_requests)),
+            pulls,
+        })
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.pipeline.metrics
+    }
+
+    /// The `/metrics` text.
+    pub fn encode_metrics(&self) -> String {
+        self.pipeline.metrics.encode()
+    }
+
+    /// Writes a snapshot of every model to `<dir>/snapshot.bin` now (what `serve` does periodically
+    /// and at shutdown); returns its size in bytes.
+    pub fn write_snapshot(&self, dir: &Path) -> std::io::Result<usize> {
+        snapshot::write(&self.pipeline.models, dir)
+    }
+
+    /// Takes one request slot, or says the sidecar is overloaded.
+    pub(crate) fn slot(&self) -> Result<Slot, ApiError> {
+        let permit =
+            self.request_slots.clone().try_acquire_owned().map_err(|_| ApiError::Overloaded { retry_after: 1 })?;
+        self.metrics().in_flight.inc();
+        Ok(Slot(permit, self.metrics().in_flight.clone()))
+    }
+
+    /// Starts delivering the outbox (requests left from before a restart first) and polling every
+    /// `[[pull]]`.
+    pub fn start_background(&self) {
+        if let Some(d) = &self.delivery {
+            d.clone().spawn();
+        }
+        for (pull, source) in &self.pulls {
+            tokio::spawn(crate::series::pull::run(pull.clone(), source.clone(), self.metrics().clone()));
+        }
+    }
+}
+
+/// Holds a request slot for the life of a request's work (also on a blocking thread), and keeps
+/// `driftwatch_requests_in_flight` in step with it.
+pub(crate) struct Slot(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit, prometheus_client::metrics::gauge::Gauge);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.1.dec();
+    }
+}

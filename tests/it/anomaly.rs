@@ -1,0 +1,309 @@
+//! Series pushed to /ingest: scored exactly as the detector scores them on its own (the replay
+//! path), in every body format; bad series refused whole with the field named; late points ignored.
+
+use crate::support::server as support;
+
+use axum::http::StatusCode;
+use driftwatch_stats::anomaly::detector::Outcome;
+use driftwatch_stats::anomaly::{DetectorSettings, SeriesDetector};
+use serde_json::{Value, json};
+use support::{call, metrics, post_json, sample, setup};
+
+const CONFIG: &str = r#"
+[server]
+max_body_bytes = 1048576
+refit_threads = 0
+
+[[model]]
+name = "churn"
+reference = "reference.csv"
+window = 50
+
+[model.anomaly]
+step_seconds = 60
+periods = [12]
+refit_every = 6
+max_series = 3
+"#;
+
+const T0: f64 = 1_732_500_000.0;
+
+fn settings() -> DetectorSettings {
+    DetectorSettings { step_seconds: Some(60.0), periods: Some(vec![12]), refit_every: 6, ..Default::default() }
+}
+
+/// A 12-step season with deterministic wiggle; `spike_at` adds 30 at that index.
+fn series(n: usize, spike_at: Option<usize>) -> Vec<(f64, f64)> {
+    (0..n)
+        .map(|i| {
+            let v = 5.0 + 2.0 * (i as f64 * std::f64::consts::PI / 6.0).sin() + 0.1 * ((i * 7919) % 17) as f64;
+            (T0 + 60.0 * i as f64, v + if Some(i) == spike_at { 30.0 } else { 0.0 })
+        })
+        .collect()
+}
+
+/// The detector on its own, refits inline after each point (what `replay` does).
+fn expected_last(points: &[(f64, f64)]) -> driftwatch_stats::anomaly::Observation {
+    let s = settings();
+    let mut d = SeriesDetector::new(&s, 0);
+    let mut last = None;
+    for &(t, v) in points {
+        if let Outcome::Scored(o) = d.push(&s, t, v) {
+            last = Some(o);
+        }
+        if let Some(job) = d.take_fit_job(&s) {
+            d.finish_fit(job.run());
+        }
+    }
+    last.unwrap()
+}
+
+fn json_body(name: &str, points: &[(f64, f64)]) -> Value {
+    let ts: Vec<f64> = points.iter().map(|p| p.0).collect();
+    let vs: Vec<f64> = points.iter().map(|p| p.1).collect();
+    json!({"model": "churn", "series": {name: {"timestamps": ts, "values": vs}}})
+}
+
+fn assert_gauges(exposition: &str, series: &str, o: &driftwatch_stats::anomaly::Observation) {
+    let l = [("model_name", "churn"), ("series", series)];
+    for (name, want) in [
+        ("anomaly_score", o.score),
+        ("anomaly_value", o.value),
+        ("anomaly_expected", o.expected),
+        ("anomaly_lower", o.lower),
+        ("anomaly_upper", o.upper),
+        ("anomaly", if o.anomalous() { 1.0 } else { 0.0 }),
+    ] {
+        let got = sample(exposition, name, &l).unwrap_or_else(|| panic!("{name} missing"));
+        assert!((got - want).abs() <= 1e-12 * want.abs().max(1.0), "{name}: got {got}, want {want}");
+    }
+}
+
+#[tokio::test]
+async fn pushed_series_score_exactly_as_the_detector_alone_in_json_ndjson_and_arrow() {
+    let points = series(60, Some(59));
+    let want = expected_last(&points);
+    assert!(want.ready && want.score > 3.0, "the spike is scored by the seasonal model: {want:?}");
+
+    // JSON in uneven batches.
+    let (_d1, state) = setup(CONFIG);
+    for chunk in [&points[..7], &points[7..30], &points[30..]] {
+        let (s, body) = post_json(&state, &json_body("latency_p95", chunk)).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        assert_eq!(body["series"]["scored"].as_u64(), Some(chunk.len() as u64));
+    }
+    let m = metrics(&state).await;
+    assert_gauges(&m, "latency_p95", &want);
+    assert_eq!(sample(&m, "anomaly_ready", &[("series", "latency_p95")]), Some(1.0));
+    assert_eq!(sample(&m, "driftwatch_anomaly_points_total", &[("source", "churn")]), Some(60.0));
+
+    // NDJSON, series lines mixed with feature rows.
+    let (_d2, state) = setup(CONFIG);
+    let mut nd = String::new();
+    for (i, (t, v)) in points.iter().enumerate() {
+        nd += &format!("{}\n", json!({"series": "latency_p95", "timestamp": t, "value": v}));
+        if i % 10 == 0 {
+            nd += &format!("{}\n", json!({"x": 1.0, "y": 0.1, "color": "red"}));
+        }
+    }
+    let (s, body) = call(&state, "POST", "/ingest?model=churn", Some("application/x-ndjson"), nd.into_bytes()).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["accepted"].as_u64(), Some(6));
+    assert_gauges(&metrics(&state).await, "latency_p95", &want);
+
+    // Arrow: a long-form series table.
+    let (_d3, state) = setup(CONFIG);
+    let mut df = polars::df!(
+        "series" => vec!["latency_p95"; points.len()],
+        "timestamp" => points.iter().map(|p| p.0 as i64).collect::<Vec<_>>(),
+        "value" => points.iter().map(|p| p.1).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    {
+        use polars::prelude::SerWriter;
+        polars::prelude::IpcStreamWriter::new(&mut buf).finish(&mut df).unwrap();
+    }
+    let (s, body) = call(&state, "POST", "/ingest?model=churn", Some("application/vnd.apache.arrow.stream"), buf).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_gauges(&metrics(&state).await, "latency_p95", &want);
+}
+
+#[tokio::test]
+async fn features_and_series_in_one_request_are_both_applied() {
+    let (_d, state) = setup(CONFIG);
+    let mut body = json_body("error_ratio", &series(5, None));
+    body["features"] = json!({"x": [1.0, 2.0], "y": [0.1, 0.4], "color": ["red", "blue"]});
+    let (s, b) = post_json(&state, &body).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!((b["accepted"].as_u64(), b["series"]["scored"].as_u64()), (Some(2), Some(5)));
+    let m = metrics(&state).await;
+    assert_eq!(sample(&m, "driftwatch_samples_ingested_total", &[("model_name", "churn")]), Some(2.0));
+    assert_eq!(sample(&m, "anomaly_ready", &[("series", "error_ratio")]), Some(0.0));
+}
+
+#[tokio::test]
+async fn a_retried_batch_is_ignored_as_late_and_changes_no_score() {
+    let (_d, state) = setup(CONFIG);
+    let points = series(30, None);
+    post_json(&state, &json_body("latency_p95", &points)).await;
+    let before = metrics(&state).await;
+    let (s, b) = post_json(&state, &json_body("latency_p95", &points[20..])).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!((b["series"]["scored"].as_u64(), b["series"]["late"].as_u64()), (Some(0), Some(10)));
+    let after = metrics(&state).await;
+    for name in ["anomaly_score", "anomaly_expected", "anomaly_upper"] {
+        assert_eq!(
+            sample(&after, name, &[("series", "latency_p95")]),
+            sample(&before, name, &[("series", "latency_p95")])
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_series_get_a_4xx_naming_the_field_and_change_nothing() {
+    let (_d, state) = setup(CONFIG);
+    post_json(&state, &json_body("a", &series(10, None))).await;
+    post_json(&state, &json_body("b", &series(10, None))).await;
+    let before = metrics(&state).await;
+    let later = series(12, None)[10..].to_vec();
+    let cases: Vec<(&str, Value, StatusCode, &str)> = vec![
+        (
+            "timestamps go backwards",
+            json!({"model": "churn", "series": {"a": {"timestamps": [T0 + 900.0, T0 + 840.0], "values": [1, 2]}}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "series.a.timestamps[1]",
+        ),
+        (
+            "milliseconds",
+            json!({"model": "churn", "series": {"a": {"timestamps": [1.7e12], "values": [1]}}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "series.a.timestamps[0]",
+        ),
+        (
+            "length mismatch",
+            json!({"model": "churn", "series": {"a": {"timestamps": [T0 + 900.0], "values": [1, 2]}}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "series.a.values",
+        ),
+        (
+            "a string value",
+            json!({"model": "churn", "series": {"a": {"timestamps": [T0 + 900.0], "values": ["1"]}}}),
+            StatusCode::BAD_REQUEST,
+            "series.a.values[0]",
+        ),
+        (
+            "unknown key",
+            json!({"model": "churn", "series": {"a": {"timestamps": [T0 + 900.0], "values": [1], "unit": "s"}}}),
+            StatusCode::BAD_REQUEST,
+            "series.a.unit",
+        ),
+        (
+            // max_series = 3: a, b exist; c and d would make four. The valid update of a is not applied.
+            "too many series",
+            json!({"model": "churn", "series": {
+                "a": {"timestamps": [later[0].0], "values": [later[0].1]},
+                "c": {"timestamps": [T0], "values": [1]},
+                "d": {"timestamps": [T0], "values": [1]}}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "series",
+        ),
+        (
+            "features invalid alongside valid series",
+            json!({"model": "churn", "features": {"nope": [1]}, "series": {"a": {"timestamps": [later[0].0], "values": [1]}}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "features.nope",
+        ),
+    ];
+    for (what, body, status, field) in cases {
+        let (s, b) = post_json(&state, &body).await;
+        assert_eq!(s, status, "{what}: {b}");
+        assert_eq!(b["field"].as_str(), Some(field), "{what}: {b}");
+    }
+    let nd = format!("{}\n", json!({"series": "a", "timestamp": later[0].0, "value": 1, "unit": "s"}));
+    let (s, b) = call(&state, "POST", "/ingest?model=churn", Some("application/x-ndjson"), nd.into_bytes()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(b.contains("line[1].unit"), "{b}");
+    assert_eq!(
+        metrics(&state).await.lines().filter(|l| l.starts_with("anomaly")).collect::<Vec<_>>(),
+        before.lines().filter(|l| l.starts_with("anomaly")).collect::<Vec<_>>()
+    );
+    // And the next valid point is scored as if nothing had come in between.
+    let (s, _) = post_json(&state, &json_body("a", &later)).await;
+    assert_eq!(s, StatusCode::OK);
+    let m = metrics(&state).await;
+    let mut all = series(10, None);
+    all.extend(&later);
+    assert_gauges(&m, "a", &expected_last(&all));
+}
+
+#[tokio::test]
+async fn an_allow_list_refuses_other_series_names() {
+    let config = CONFIG.replace("max_series = 3", "series = [\"latency_p95\"]");
+    let (_d, state) = setup(&config);
+    let (s, b) = post_json(&state, &json_body("latancy_p95", &series(3, None))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(b["field"].as_str(), Some("series.latancy_p95"), "{b}");
+    let (s, _) = post_json(&state, &json_body("latency_p95", &series(3, None))).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn background_refits_make_a_series_ready_without_blocking_the_push() {
+    let config = CONFIG.replace("refit_threads = 0", "refit_threads = 1");
+    let (_d, state) = setup(&config);
+    let (s, _) = post_json(&state, &json_body("latency_p95", &series(40, None))).await;
+    assert_eq!(s, StatusCode::OK);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        // The fit lands in the background; the next point is then scored by it.
+        let m = metrics(&state).await;
+        if sample(&m, "driftwatch_anomaly_refits_total", &[("outcome", "ok")]).unwrap_or(0.0) >= 1.0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no refit finished: {m}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    post_json(&state, &json_body("latency_p95", &series(41, None)[40..])).await;
+    assert_eq!(sample(&metrics(&state).await, "anomaly_ready", &[("series", "latency_p95")]), Some(1.0));
+}
+
+mod hostile_series {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            4 => -1e3..1e3f64,
+            1 => Just(f64::NAN),
+            1 => Just(0.0),
+            1 => prop_oneof![Just(1e300), Just(-1e300), Just(5e-324)],
+        ]
+    }
+
+    fn gap() -> impl Strategy<Value = f64> {
+        prop_oneof![8 => Just(60.0), 1 => Just(0.0), 1 => -120.0..120.0f64, 1 => 1.0..1e6f64, 1 => Just(30.0)]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Gaps, jitter, repeats, NaN, zeros and values near the float limits never panic the
+        /// detector or its refits, and every score is a number >= 0.
+        #[test]
+        fn any_sequence_of_points_scores_without_panicking(points in prop::collection::vec((gap(), value()), 1..300)) {
+            let s = settings();
+            let mut d = SeriesDetector::new(&s, 3);
+            let mut t = T0;
+            for (dt, v) in points {
+                t += dt;
+                if let Outcome::Scored(o) = d.push(&s, t, v) {
+                    prop_assert!(o.score >= 0.0 && !o.score.is_nan(), "{o:?}");
+                }
+                if let Some(job) = d.take_fit_job(&s) {
+                    d.finish_fit(job.run());
+                }
+            }
+        }
+    }
+}

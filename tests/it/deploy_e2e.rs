@@ -1,0 +1,185 @@
+//! The whole remediation chain with deploy/'s own files and real parts on loopback: driftwatch,
+//! Prometheus loading deploy/prometheus/rules (its config adapted to loopback addresses), Alertmanager
+//! with deploy/alertmanager/alertmanager.yml (receivers adapted to loopback, secrets in a temp dir),
+//! and a retrain receiver. Reference-like data streams in, then drifted data: DataDriftDetected
+//! fires, Alertmanager delivers it to driftwatch's /alertmanager, and the receiver gets exactly one
+//! retrain request. The time of each step is printed (BENCHMARKS.md quotes it).
+
+use crate::support::process;
+use crate::support::receiver;
+use crate::support::server as support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use process::{free_port, spawn_alertmanager, spawn_prometheus};
+use receiver::Receiver;
+use serde_json::{Value, json};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    match client.get(url).send().await {
+        Ok(r) => r.json().await.unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    }
+}
+
+/// Polls until `check` is true, returning when it first was.
+async fn until(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) -> Instant {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return Instant::now();
+        }
+        assert!(Instant::now() < deadline, "{what} did not happen within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_alert_reaches_alertmanager_then_driftwatch_then_one_retrain_request() {
+    let rx = Receiver::start("127.0.0.1:0", &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    support::write_reference(dir.path());
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    for (name, value) in [
+        ("driftwatch-token", "am-token"),
+        ("smtp-password", "unused"),
+        ("slack-webhook-url", "http://127.0.0.1:9/slack"),
+        ("pagerduty-routing-key", "unused"),
+    ] {
+        std::fs::write(secrets.join(name), value).unwrap();
+    }
+
+    // driftwatch: acts on the alert only (its own drift trigger is off), so the one request proves
+    // the chain.
+    let config = format!(
+        "[server]\ndata_dir = \"data\"\n[alertmanager]\nalerts = [\"DataDriftDetected\", \"ModelAccuracyDrop\"]\n\
+         bearer_token_file = \"secrets/driftwatch-token\"\n\
+         [[model]]\nname = \"churn\"\nreference = \"reference.csv\"\nwindow = 200\n\
+         [model.anomaly]\nstep_seconds = 60\nperiods = [12]\nrefit_every = 6\nmin_deviation = 1.0\n\
+         [model.retrain]\nurl = \"{}\"\ntriggers = [\"alert\"]\n",
+        rx.url()
+    );
+    let (_state, sidecar) = support::serve_on_loopback(&config, dir.path()).await;
+
+    // Alertmanager with deploy/'s routes, receivers pointed at loopback.
+    let am = format!("127.0.0.1:{}", free_port());
+    let am_config = std::fs::read_to_string(Path::new(ROOT).join("deploy/alertmanager/alertmanager.yml"))
+        .unwrap()
+        .replace("http://driftwatch:9184", &format!("http://{sidecar}"))
+        .replace("/etc/alertmanager/secrets", secrets.to_str().unwrap())
+        .replace("smtp.example.org:587", "127.0.0.1:9");
+    std::fs::write(dir.path().join("alertmanager.yml"), am_config).unwrap();
+    let _am = spawn_alertmanager(&dir.path().join("alertmanager.yml"), dir.path(), &am);
+
+    // Prometheus with deploy/'s config and rules, at deploy/'s scrape and evaluation intervals.
+    let prom = format!("127.0.0.1:{}", free_port());
+    let prom_config = std::fs::read_to_string(Path::new(ROOT).join("deploy/prometheus/prometheus.yml"))
+        .unwrap()
+        .replace("rules/*.yml", &format!("{ROOT}/deploy/prometheus/rules/*.yml"))
+        .replace("driftwatch:9184", &sidecar.to_string())
+        .replace("alertmanager:9093", &am)
+        .replace("localhost:9090", &prom);
+    std::fs::write(dir.path().join("prometheus.yml"), prom_config).unwrap();
+    let _prom = spawn_prometheus(&dir.path().join("prometheus.yml"), dir.path(), &prom);
+
+    // A model server posting 50 rows every 250 ms (a 200-row window a second) and one point of its
+    // latency series (a simulated minute per post: a 12-minute season, noise well under
+    // min_deviation), with a +30 spike when `spike` is set.
+    let drifted = Arc::new(AtomicBool::new(false));
+    let spike = Arc::new(AtomicBool::new(false));
+    let client = reqwest::Client::new();
+    let feeder = {
+        let (client, drifted, spike) = (client.clone(), drifted.clone(), spike.clone());
+        tokio::spawn(async move {
+            let mut i = 0usize;
+            loop {
+                let shift = if drifted.load(Ordering::Relaxed) { 8.0 } else { 0.0 };
+                let x: Vec<f64> = (i..i + 50).map(|k| ((k * 37) % 200) as f64 / 20.0 + shift).collect();
+                let minute = (i / 50) as f64;
+                let latency = 5.0
+                    + 2.0 * (minute * std::f64::consts::PI / 6.0).sin()
+                    + 0.02 * ((i / 50 * 7919) % 11) as f64
+                    + if spike.swap(false, Ordering::Relaxed) { 30.0 } else { 0.0 };
+                let body = json!({"model": "churn", "features": {"x": x},
+                    "series": {"latency_p95": {"timestamps": [1_732_500_000.0 + 60.0 * minute], "values": [latency]}}});
+                let _ = client.post(format!("http://{sidecar}/ingest")).json(&body).send().await;
+                i += 50;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        })
+    };
+
+    // Clean data until Prometheus has scraped driftwatch a few times and nothing fires.
+    let q = |query: &str| format!("http://{prom}/api/v1/query?query={query}");
+    until("the first scrape of driftwatch", Duration::from_secs(60), async || {
+        get_json(&client, &q("up%7Bjob%3D%22driftwatch%22%7D")).await["data"]["result"][0]["value"][1] == "1"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let alerts = get_json(&client, &format!("http://{prom}/api/v1/alerts")).await;
+    assert!(!alerts.to_string().contains("DataDriftDetected"), "fired on clean data: {alerts}");
+
+    let t0 = Instant::now();
+    drifted.store(true, Ordering::Relaxed);
+    let limit = Duration::from_secs(180);
+    let pending = until("DataDriftDetected pending in Prometheus", limit, async || {
+        get_json(&client, &format!("http://{prom}/api/v1/alerts")).await.to_string().contains("DataDriftDetected")
+    })
+    .await;
+    let firing = until("DataDriftDetected firing in Prometheus", limit, async || {
+        let a = get_json(&client, &format!("http://{prom}/api/v1/alerts")).await;
+        a["data"]["alerts"].as_array().is_some_and(|v| {
+            v.iter().any(|a| a["labels"]["alertname"] == "DataDriftDetected" && a["state"] == "firing")
+        })
+    })
+    .await;
+    let in_am = until("the alert in Alertmanager", limit, async || {
+        get_json(&client, &format!("http://{am}/api/v2/alerts")).await.to_string().contains("DataDriftDetected")
+    })
+    .await;
+    let got = rx.wait_for(1, limit).await;
+    let retrain = Instant::now();
+    let body = got[0].json();
+    assert_eq!(body["trigger"], "alert");
+    assert_eq!(body["model"]["name"], "churn");
+    assert_eq!(body["alert"]["alertname"], "DataDriftDetected");
+    assert_eq!(body["alert"]["labels"]["severity"], "warning");
+
+    let secs = |t: Instant| t.duration_since(t0).as_secs_f64();
+    println!(
+        "first drifted batch -> pending {:.1} s -> firing {:.1} s -> in Alertmanager {:.1} s -> retrain request {:.1} s",
+        secs(pending),
+        secs(firing),
+        secs(in_am),
+        secs(retrain)
+    );
+    assert!(secs(firing) < 120.0, "MTTD {:.1} s over the 2-minute goal", secs(firing));
+
+    // Drift goes on and Prometheus keeps the alert firing: still one request.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert_eq!(rx.requests().len(), 1);
+
+    // The same chain for a series: calm so far, then one spiked point fires SeriesAnomalous.
+    let series_alert = async || {
+        let a = get_json(&client, &format!("http://{prom}/api/v1/alerts")).await;
+        a["data"]["alerts"].as_array().is_some_and(|v| {
+            v.iter().any(|a| {
+                a["labels"]["alertname"] == "SeriesAnomalous"
+                    && a["labels"]["series"] == "latency_p95"
+                    && a["state"] == "firing"
+            })
+        })
+    };
+    assert!(!series_alert().await, "SeriesAnomalous fired on the calm series");
+    let t1 = Instant::now();
+    spike.store(true, Ordering::Relaxed);
+    let fired = until("SeriesAnomalous firing in Prometheus", Duration::from_secs(90), series_alert).await;
+    println!("spiked point -> SeriesAnomalous firing {:.1} s", fired.duration_since(t1).as_secs_f64());
+    feeder.abort();
+}

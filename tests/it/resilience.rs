@@ -1,0 +1,259 @@
+//! Restarts, overload and access control, in process through `app(state)`: a snapshot restores the
+//! partial window, warmup and last scores so that scoring continues exactly as without the restart;
+//! a snapshot of another config or a corrupt one is never applied; a full set of request slots answers
+//! 429 with Retry-After; the bearer token guards /ingest, /v1 and /alertmanager but not /metrics.
+
+use crate::support::server as support;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use driftwatch::config::Sources;
+use driftwatch::server::{AppState, app};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use support::*;
+use tower::ServiceExt;
+
+const CONFIG: &str = r#"
+[server]
+data_dir = "data"
+
+[[model]]
+name = "churn"
+reference = "reference.csv"
+window = 50
+
+[[model]]
+name = "warm"
+warmup = 80
+window = 40
+step = 20
+features = [{ name = "v", kind = "numeric" }, { name = "c", kind = "categorical" }]
+"#;
+
+fn build(config: &str, dir: &Path) -> Arc<AppState> {
+    let config = Sources::from_str(config, dir).unwrap().validate().unwrap();
+    Arc::new(AppState::build(&config).unwrap())
+}
+
+/// Deterministic batches: `n` rows starting at `from` for both models.
+fn churn(from: usize, n: usize) -> Value {
+    let x: Vec<f64> = (from..from + n).map(|i| ((i * 7919) % 97) as f64 / 9.0).collect();
+    let y: Vec<Option<f64>> =
+        (from..from + n).map(|i| if i % 11 == 0 { None } else { Some(i as f64 % 13.0) }).collect();
+    let c: Vec<&str> = (from..from + n).map(|i| ["red", "green", "blue", "teal"][i % 4]).collect();
+    json!({"model": "churn", "features": {"x": x, "y": y, "color": c}})
+}
+
+fn warm(from: usize, n: usize) -> Value {
+    let v: Vec<f64> = (from..from + n).map(|i| ((i * 31) % 50) as f64 + if i > 150 { 20.0 } else { 0.0 }).collect();
+    let c: Vec<&str> = (from..from + n).map(|i| ["a", "b", "c"][(i * 7) % 3]).collect();
+    json!({"model": "warm", "features": {"v": v, "c": c}})
+}
+
+/// Sends the batches, returning the `latest` report of every response that scored a window.
+async fn send(state: &Arc<AppState>, batches: &[Value]) -> Vec<Value> {
+    let mut reports = Vec::new();
+    for b in batches {
+        let (s, r) = post_json(state, b).await;
+        assert_eq!(s, StatusCode::OK, "{r}");
+        if r["windows_scored"].as_u64().unwrap() > 0 {
+            let mut latest = r["latest"].clone();
+            // Timings differ between runs; everything else must not.
+            for k in ["completed_at", "scoring_seconds", "started_at"] {
+                latest.as_object_mut().unwrap().remove(k);
+            }
+            reports.push(latest);
+        }
+    }
+    reports
+}
+
+#[tokio::test]
+async fn a_restart_from_the_snapshot_scores_exactly_as_an_uninterrupted_run() {
+    let before: Vec<Value> = vec![churn(0, 70), churn(70, 5), warm(0, 60), warm(60, 65)];
+    let after: Vec<Value> = vec![churn(75, 40), warm(125, 30), warm(155, 50)];
+
+    // The reference run, never interrupted.
+    let ref_dir = tempfile::tempdir().unwrap();
+    write_reference(ref_dir.path());
+    let uninterrupted = build(CONFIG, ref_dir.path());
+    send(&uninterrupted, &before).await;
+    let want = send(&uninterrupted, &after).await;
+    assert!(want.len() >= 3, "the scenario scores windows after the restart: {want:?}");
+
+    // The same batches with a snapshot and a new process in between.
+    let dir = tempfile::tempdir().unwrap();
+    write_reference(dir.path());
+    let first = build(CONFIG, dir.path());
+    send(&first, &before).await;
+    first.write_snapshot(&dir.path().join("data")).unwrap();
+    let m1 = metrics(&first).await;
+    drop(first);
+
+    let second = build(CONFIG, dir.path());
+    // The last scores are back on /metrics before any new data.
+    let m2 = metrics(&second).await;
+    for (name, labels) in [
+        ("data_drift_score", vec![("model_name", "churn"), ("feature", "x"), ("method", "psi")]),
+        ("data_drift_pvalue", vec![("model_name", "warm"), ("feature", "v"), ("method", "ks")]),
+        ("data_drift_share", vec![("model_name", "warm")]),
+    ] {
+        let v = sample(&m1, name, &labels);
+        assert!(v.is_some(), "{name} {labels:?} missing before the restart");
+        assert_eq!(sample(&m2, name, &labels), v, "{name} {labels:?}");
+    }
+    let (_, models) = call(&second, "GET", "/v1/models/churn", None, vec![]).await;
+    let models: Value = serde_json::from_str(&models).unwrap();
+    assert_eq!(models["window_samples"], 25);
+    let (_, warm_model) = call(&second, "GET", "/v1/models/warm", None, vec![]).await;
+    let warm_model: Value = serde_json::from_str(&warm_model).unwrap();
+    assert_eq!((warm_model["ready"].as_bool(), warm_model["reference_samples"].as_u64()), (Some(true), Some(80)));
+
+    let got = send(&second, &after).await;
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn a_snapshot_taken_during_warmup_continues_the_warmup() {
+    let dir = tempfile::tempdir().unwrap();
+    write_reference(dir.path());
+    let first = build(CONFIG, dir.path());
+    send(&first, &[warm(0, 50)]).await;
+    first.write_snapshot(&dir.path().join("data")).unwrap();
+    drop(first);
+    let second = build(CONFIG, dir.path());
+    let (s, _) = call(&second, "GET", "/readyz", None, vec![]).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    let (_, r) = post_json(&second, &warm(50, 30)).await;
+    assert_eq!((r["accepted"].as_u64(), r["window_samples"].as_u64()), (Some(30), Some(0)), "{r}");
+    let (s, _) = call(&second, "GET", "/readyz", None, vec![]).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_snapshot_of_another_config_or_reference_is_not_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    write_reference(dir.path());
+    let first = build(CONFIG, dir.path());
+    send(&first, &[churn(0, 30), warm(0, 100)]).await;
+    first.write_snapshot(&dir.path().join("data")).unwrap();
+    drop(first);
+
+    // Window 50 -> 60 for churn; warm unchanged: churn starts empty, warm is restored.
+    let second = build(&CONFIG.replacen("window = 50", "window = 60", 1), dir.path());
+    let (_, churn_model) = call(&second, "GET", "/v1/models/churn", None, vec![]).await;
+    assert_eq!(serde_json::from_str::<Value>(&churn_model).unwrap()["window_samples"], 0);
+    let (_, warm_model) = call(&second, "GET", "/v1/models/warm", None, vec![]).await;
+    assert_eq!(serde_json::from_str::<Value>(&warm_model).unwrap()["window_samples"], 20);
+    drop(second);
+
+    // A different reference file: the churn window's category codes would mean other things.
+    build(CONFIG, dir.path()).write_snapshot(&dir.path().join("data")).unwrap();
+    let csv = std::fs::read_to_string(dir.path().join("reference.csv")).unwrap();
+    std::fs::write(dir.path().join("reference.csv"), csv.replace("blue", "purple")).unwrap();
+    let third = build(CONFIG, dir.path());
+    let (_, churn_model) = call(&third, "GET", "/v1/models/churn", None, vec![]).await;
+    assert_eq!(serde_json::from_str::<Value>(&churn_model).unwrap()["window_samples"], 0);
+}
+
+#[tokio::test]
+async fn a_corrupt_snapshot_is_kept_aside_and_the_sidecar_starts_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    write_reference(dir.path());
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/snapshot.bin"), b"DWSNAP01\xff\xff\xff garbage").unwrap();
+    let state = build(CONFIG, dir.path());
+    let (_, m) = call(&state, "GET", "/v1/models/churn", None, vec![]).await;
+    assert_eq!(serde_json::from_str::<Value>(&m).unwrap()["window_samples"], 0);
+    let aside: Vec<_> = std::fs::read_dir(dir.path().join("data"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("snapshot.bin.corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1);
+    assert!(!dir.path().join("data/snapshot.bin").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_set_of_request_slots_answers_429_with_retry_after() {
+    let (_dir, state) =
+        setup(&BASIC_CONFIG.replace("max_body_bytes = 65536", "max_body_bytes = 65536\nmax_concurrent_requests = 1"));
+    // The first request's body never finishes until we say so: it holds the only slot.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let req = Request::post("/ingest").header("content-type", "application/json").body(body).unwrap();
+    let slow = tokio::spawn(app(state.clone()).oneshot(req));
+    // Wait until it holds the slot.
+    for _ in 0..200 {
+        if sample(&metrics(&state).await, "driftwatch_requests_in_flight", &[]) == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let req = Request::post("/ingest")
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(&json!({"model": "churn", "features": {"x": [1.0]}})).unwrap()))
+        .unwrap();
+    let resp = app(state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let body: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["reason"], "overloaded");
+
+    // Finish the first request; the slot frees and the next request goes through.
+    tx.send(Ok(br#"{"model": "churn", "features": {"x": [2.0, 3.0]}}"#.to_vec())).await.unwrap();
+    drop(tx);
+    assert_eq!(slow.await.unwrap().unwrap().status(), StatusCode::OK);
+    let (s, r) = post_json(&state, &json!({"model": "churn", "features": {"x": [4.0]}})).await;
+    assert_eq!((s, r["window_samples"].as_u64()), (StatusCode::OK, Some(3)));
+    let m = metrics(&state).await;
+    assert_eq!(sample(&m, "driftwatch_requests_rejected_total", &[("reason", "overloaded")]), Some(1.0));
+    assert_eq!(sample(&m, "driftwatch_requests_in_flight", &[]), Some(0.0));
+}
+
+#[tokio::test]
+async fn the_bearer_token_guards_ingest_v1_and_alertmanager_but_not_metrics_or_probes() {
+    let dir = tempfile::tempdir().unwrap();
+    write_reference(dir.path());
+    std::fs::write(dir.path().join("token"), "t0ken\n").unwrap();
+    let config = "[server]\nbearer_token_file = \"token\"\ndata_dir = \"data\"\n[alertmanager]\nalerts = [\"X\"]\n\
+                  [[model]]\nname = \"churn\"\nreference = \"reference.csv\"\nwindow = 50\n";
+    let state = build(config, dir.path());
+    let batch = serde_json::to_vec(&json!({"model": "churn", "features": {"x": [1.0]}})).unwrap();
+    let am = serde_json::to_vec(&json!({"version": "4", "groupKey": "g", "status": "firing", "alerts": []})).unwrap();
+    let send = |method: &str, uri: &str, token: Option<&str>, body: Vec<u8>| {
+        let mut req = Request::builder().method(method).uri(uri).header("content-type", "application/json");
+        if let Some(t) = token {
+            req = req.header("authorization", t);
+        }
+        let state = state.clone();
+        let req = req.body(Body::from(body)).unwrap();
+        async move {
+            let resp = app(state).oneshot(req).await.unwrap();
+            let status = resp.status();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null))
+        }
+    };
+    for (method, uri, body) in
+        [("POST", "/ingest", batch.clone()), ("GET", "/v1/models", vec![]), ("POST", "/alertmanager", am.clone())]
+    {
+        for bad in [None, Some("Bearer wrong"), Some("t0ken"), Some("Basic dDBrZW4=")] {
+            let (s, r) = send(method, uri, bad, body.clone()).await;
+            assert_eq!((s, r["reason"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")), "{uri} {bad:?}");
+        }
+        let (s, r) = send(method, uri, Some("Bearer t0ken"), body.clone()).await;
+        assert_eq!(s, StatusCode::OK, "{uri}: {r}");
+    }
+    for uri in ["/metrics", "/healthz", "/readyz"] {
+        assert_eq!(call(&state, "GET", uri, None, vec![]).await.0, StatusCode::OK, "{uri}");
+    }
+    // Rejected requests changed nothing: one sample from the authorised request only.
+    let m = metrics(&state).await;
+    assert_eq!(sample(&m, "driftwatch_samples_ingested_total", &[("model_name", "churn")]), Some(1.0));
+    assert_eq!(sample(&m, "driftwatch_requests_rejected_total", &[("reason", "unauthorized")]), Some(12.0));
+}
