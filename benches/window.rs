@@ -39,13 +39,17 @@ fn window(features: usize, rows: usize, mean: f64) -> FullWindow {
     FullWindow::new(1, columns)
 }
 
-fn bench_psi(c: &mut Criterion) {
-    let mut g = c.benchmark_group("psi");
-    // Peer (c4)/(c2): 100 features × 10k window, edges cached; driftwatch's full window path.
-    let (spec, fitted) = model(100, 100_000, 10_000, &["psi"]);
+/// Scores a fresh copy of one 100-feature × 10k window against a 100k reference with `methods`, as
+/// criterion id `<group>/<id>`. The copy is made outside the timing (scoring filters it in place).
+fn bench_window(c: &mut Criterion, group: &str, id: &str, methods: &[&str], sample_size: Option<usize>) {
+    let mut g = c.benchmark_group(group);
+    if let Some(n) = sample_size {
+        g.sample_size(n);
+    }
+    let (spec, fitted) = model(100, 100_000, 10_000, methods);
     let template = window(100, 10_000, 0.05);
     g.throughput(Throughput::Elements(100 * 10_000));
-    g.bench_function("score_window_100_features_10k", |b| {
+    g.bench_function(id, |b| {
         b.iter_batched(
             || FullWindow { columns: template.columns.clone(), missing: template.missing.clone(), ..template },
             |w| score_window(&spec, &fitted, w),
@@ -53,40 +57,21 @@ fn bench_psi(c: &mut Criterion) {
         )
     });
     g.finish();
+}
+
+fn bench_psi(c: &mut Criterion) {
+    // Peer (c4)/(c2): 100 features × 10k window, edges cached; driftwatch's full window path.
+    bench_window(c, "psi", "score_window_100_features_10k", &["psi"], None);
 }
 
 fn bench_ks(c: &mut Criterion) {
-    let mut g = c.benchmark_group("ks");
-    g.sample_size(20);
     // Peer (c): a loop of scipy.stats.ks_2samp over 100 features, reference 100k, current 10k, with
     // p-values. driftwatch's reference is sorted once at load; the window is sorted per score.
-    let (spec, fitted) = model(100, 100_000, 10_000, &["ks"]);
-    let template = window(100, 10_000, 0.05);
-    g.throughput(Throughput::Elements(100 * 10_000));
-    g.bench_function("score_window_100_features_ref100k_cur10k", |b| {
-        b.iter_batched(
-            || FullWindow { columns: template.columns.clone(), missing: template.missing.clone(), ..template },
-            |w| score_window(&spec, &fitted, w),
-            criterion::BatchSize::LargeInput,
-        )
-    });
-    g.finish();
+    bench_window(c, "ks", "score_window_100_features_ref100k_cur10k", &["ks"], Some(20));
 }
 
 fn bench_defaults(c: &mut Criterion) {
-    let mut g = c.benchmark_group("defaults");
-    g.sample_size(20);
-    let (spec, fitted) = model(100, 100_000, 10_000, &["psi", "ks"]);
-    let template = window(100, 10_000, 0.05);
-    g.throughput(Throughput::Elements(100 * 10_000));
-    g.bench_function("psi_and_ks_100_features_ref100k_cur10k", |b| {
-        b.iter_batched(
-            || FullWindow { columns: template.columns.clone(), missing: template.missing.clone(), ..template },
-            |w| score_window(&spec, &fitted, w),
-            criterion::BatchSize::LargeInput,
-        )
-    });
-    g.finish();
+    bench_window(c, "defaults", "psi_and_ks_100_features_ref100k_cur10k", &["psi", "ks"], Some(20));
 }
 
 criterion_group!(benches, bench_psi, bench_ks, bench_defaults);
