@@ -136,6 +136,25 @@ pub enum Command {
         #[command(flatten)]
         detector: DetectorArgs,
     },
+    /// Write the drift report of one file against a reference: a self-contained HTML page with the
+    /// verdict, every feature's scores, p-values and thresholds, data quality and histograms.
+    Report {
+        /// The reference (CSV, Parquet or Arrow IPC stream).
+        #[arg(long)]
+        reference: PathBuf,
+        /// The data to compare with it (same formats), scored as one window.
+        #[arg(long)]
+        current: PathBuf,
+        /// A model config (file or directory) for features, methods, thresholds and bins; without it
+        /// every reference column gets the defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The model of --config to use (needed when it defines several).
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, default_value = "report.html")]
+        output: PathBuf,
+    },
     /// Validate a config and load its references, then print what would be monitored.
     Check {
         #[arg(long)]
@@ -290,6 +309,23 @@ pub async fn run(cli: Cli, shutdown: impl Future<Output = ()> + Send + 'static) 
             })
             .await??;
             crate::tools::replay::report_nab(&eval, scores_dir.as_deref(), output.as_deref())
+        }
+        Command::Report { reference, current, config, model, output } => {
+            let options = crate::tools::report::ReportOptions { reference, current, config, model, output };
+            let outcome = tokio::task::spawn_blocking(move || {
+                crate::tools::report::run(&options).map(|outcome| (outcome, options.output))
+            })
+            .await??;
+            let (o, output) = outcome;
+            println!(
+                "{}: {} rows, {} of {} features drifted, {}",
+                output.display(),
+                o.rows,
+                o.drifted,
+                o.features,
+                if o.model_drift { "model drift detected" } else { "no model drift" }
+            );
+            Ok(())
         }
         Command::Check { config } => {
             let config = load_config(config.as_ref())?;

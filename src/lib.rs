@@ -8,11 +8,13 @@
 //! folder's `mod.rs` says what it owns and what it may import.
 //!
 //! - [`cli`]: the `driftwatch` subcommands, argument parsing and wiring only.
-//! - [`tools`]: `demo`, `load`, `replay`/`nab`, and (feature `model-server`) the demo model server.
+//! - [`tools`]: `demo`, `load`, `replay`/`nab`, `report`, and (feature `model-server`) the demo
+//!   model server.
 //! - [`server`]: `app(state) -> Router`, the routes, token checks, `AppState`, `serve(listener, …,
 //!   shutdown)`. Turns HTTP into pipeline calls; decides nothing about the data.
 //! - [`pipeline`]: a request's data path: decode → admit → append → score → publish → retrain, and
-//!   Alertmanager payloads → retrain.
+//!   Alertmanager payloads → retrain. Beside it (neither imports the other) [`report`]: the drift
+//!   report page, from a running model or from two files.
 //! - [`ingest`]: request decoders (JSON columnar or rows, NDJSON, Arrow IPC) into a validated batch.
 //! - [`series`]: live metric series — each source's detectors, background refits, anomaly gauges,
 //!   and the Prometheus poller.
@@ -39,6 +41,7 @@ mod json;
 mod metrics;
 pub mod monitor;
 mod pipeline;
+mod report;
 pub mod retrain;
 mod series;
 pub mod server;

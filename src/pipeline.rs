@@ -18,6 +18,7 @@ use crate::metrics::{AlertLabels, FeatureLabels, Metrics};
 use crate::monitor::Models;
 use crate::monitor::batch::Batch;
 use crate::monitor::model::ModelState;
+use crate::monitor::profile::profile;
 use crate::monitor::report::WindowReport;
 use crate::monitor::score::score_window;
 use crate::retrain::alertmanager::{self, Outcome, Status};
@@ -162,7 +163,10 @@ impl Pipeline {
         let windows_scored = appended.windows.len();
         let mut latest = None;
         for (reference, window) in appended.windows {
+            // Before scoring, which filters the columns in place.
+            let profiles: Vec<_> = window.columns.iter().zip(&reference.features).map(|(c, r)| profile(c, r)).collect();
             let report = score_window(&model.spec, &reference, window);
+            model.keep_profiles(report.seq, profiles);
             tracing::debug!(model = name, seq = report.seq, share = report.drift_share, "window scored");
             if model.publish(metrics, report.clone()) {
                 if let Some(retrain) = &self.retrain {

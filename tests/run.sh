@@ -3,7 +3,8 @@
 # `prometheus` (a real server that scrapes the sidecar in tests/it/prometheus.rs),
 # `prometheus-alertmanager` (delivers alerts to the sidecar in tests/it/alertmanager.rs) and
 # `docker-compose`, and kubernetes-validate from PyPI (tests/it/deploy.rs checks deploy/ with them),
-# and @grafana/schema with typescript from npm (tests/it/dashboards.rs type-checks the dashboards).
+# and @grafana/schema with typescript from npm (tests/it/dashboards.rs type-checks the dashboards),
+# and `chromium` (tests/it/report_browser.rs renders the drift report headless).
 # Then turns on the `system-tests` feature, which compiles those tests in; plain `cargo test` leaves
 # them out and needs nothing but Rust.
 set -euo pipefail
@@ -14,6 +15,7 @@ command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 [ -x /usr/bin/prometheus-alertmanager ] && command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"

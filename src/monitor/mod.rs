@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod model;
+pub(crate) mod profile;
 pub mod reference;
 pub mod report;
 pub mod score;

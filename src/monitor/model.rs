@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::batch::Batch;
+use super::profile::FeatureProfile;
 use super::reference::{self, ModelSpec, Reference, Values};
 use super::report::WindowReport;
 use super::window::{FullWindow, Warmup, Window};
@@ -22,6 +23,9 @@ pub(crate) struct ModelState {
     pub(crate) spec: ModelSpec,
     inner: Mutex<Inner>,
     published: Mutex<Option<Arc<WindowReport>>>,
+    /// The bins of the newest window whose profile was kept (for the drift report); not in the
+    /// snapshot, so after a restart it comes back with the next window.
+    profiles: Mutex<Option<(u64, Arc<Vec<FeatureProfile>>)>>,
     /// Signalled on every publish, for a snapshot waiting for windows being scored.
     published_cv: Condvar,
     /// Bumped on every accepted batch, so the snapshot writer knows when there is something new.
@@ -100,6 +104,7 @@ impl ModelState {
         ModelState {
             inner: Mutex::new(Inner { reference, warmup_source: None, warmup, window }),
             published: Mutex::new(None),
+            profiles: Mutex::new(None),
             published_cv: Condvar::new(),
             generation: AtomicU64::new(0),
             spec,
@@ -206,6 +211,19 @@ impl ModelState {
 
     pub(crate) fn latest(&self) -> Option<Arc<WindowReport>> {
         lock(&self.published).clone()
+    }
+
+    /// Keeps the profile of window `seq` unless a newer window's is kept already.
+    pub(crate) fn keep_profiles(&self, seq: u64, profiles: Vec<FeatureProfile>) {
+        let mut kept = lock(&self.profiles);
+        if kept.as_ref().is_none_or(|(s, _)| *s < seq) {
+            *kept = Some((seq, Arc::new(profiles)));
+        }
+    }
+
+    /// The newest kept profiles and the window they belong to.
+    pub(crate) fn latest_profiles(&self) -> Option<(u64, Arc<Vec<FeatureProfile>>)> {
+        lock(&self.profiles).clone()
     }
 
     /// Adds a validated batch. Warmup rows become the reference once there are enough of them; the

@@ -86,8 +86,21 @@ impl Values {
 }
 
 pub(crate) fn read_frame(source: &ReferenceSource) -> Result<DataFrame, ReferenceError> {
+    read_columns(source, None)
+}
+
+/// Reads `columns` only (all when `None`): Parquet and Arrow read just those columns; CSV is parsed
+/// whole but only those are kept. `driftwatch report` reads a file one column at a time with it, so
+/// a file larger than memory still fits a column at a time.
+pub(crate) fn read_columns(source: &ReferenceSource, columns: Option<&[String]>) -> Result<DataFrame, ReferenceError> {
     let err = |e: PolarsError| ReferenceError::Read { source_name: source.to_string(), message: e.to_string() };
-    let csv = || CsvReadOptions::default().with_has_header(true).with_infer_schema_length(None);
+    let names = columns.map(<[String]>::to_vec);
+    let csv = || {
+        CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(None)
+            .with_columns(names.as_ref().map(|n| n.iter().map(|c| PlSmallStr::from(c.as_str())).collect()))
+    };
     match source {
         ReferenceSource::Embedded { bytes, .. } => {
             csv().into_reader_with_file_handle(Cursor::new(*bytes)).finish().map_err(err)
@@ -98,8 +111,10 @@ pub(crate) fn read_frame(source: &ReferenceSource) -> Result<DataFrame, Referenc
                 .map_err(|e| ReferenceError::Read { source_name: source.to_string(), message: e.to_string() })?;
             match ext.as_str() {
                 "csv" | "tsv" | "txt" => csv().into_reader_with_file_handle(file).finish().map_err(err),
-                "parquet" | "pq" => ParquetReader::new(file).finish().map_err(err),
-                "arrow" | "ipc" | "arrows" => IpcStreamReader::new(file).finish().map_err(err),
+                "parquet" | "pq" => ParquetReader::new(file).with_columns(names.clone()).finish().map_err(err),
+                "arrow" | "ipc" | "arrows" => {
+                    IpcStreamReader::new(file).with_columns(names.clone()).finish().map_err(err)
+                }
                 _ => Err(ReferenceError::Read {
                     source_name: source.to_string(),
                     message: "unknown format: use a .csv, .parquet or .arrow (IPC stream) file".into(),

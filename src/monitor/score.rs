@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use driftwatch_stats::drift::{self, Decision, MethodScore};
 
-use super::reference::{FeatureReference, ModelSpec, Reference};
+use super::reference::{Feature, FeatureReference, ModelSpec, Reference};
 use super::report::{FeatureReport, ScoreReport, WindowReport};
 use super::window::{FullWindow, MISSING_CODE, WindowColumn};
 use crate::clock::unix_now;
@@ -16,35 +16,68 @@ use crate::clock::unix_now;
 /// filtered of missing values in place (no copy), then one decision across features.
 pub fn score_window(spec: &ModelSpec, reference: &Reference, window: FullWindow) -> WindowReport {
     let started = Instant::now();
-    let cfg = &spec.config;
-    let eps = cfg.eps.get();
+    let eps = spec.config.eps.get();
     // Small windows are cheaper scored in sequence than spread over threads.
     let min_len = (8192 / window.rows.max(1)).max(1);
-    let (samples, scores): (Vec<usize>, Vec<Option<Vec<MethodScore>>>) = window
+    let scored: Vec<ColumnScores> = window
         .columns
         .into_par_iter()
         .zip(window.missing.par_iter())
         .zip(spec.features.par_iter())
         .zip(reference.features.par_iter())
         .with_min_len(min_len)
-        .map(|(((column, &missing), feature), fref)| match (column, fref) {
-            (WindowColumn::Numeric(mut v), FeatureReference::Numeric(r)) => {
-                if missing > 0 {
-                    v.retain(|x| !x.is_nan());
-                }
-                let scores = (!v.is_empty()).then(|| drift::score_numeric(r, &mut v, &feature.methods, eps));
-                (v.len(), scores)
+        .map(|(((column, &missing), feature), fref)| score_column(column, missing, feature, fref, eps))
+        .collect();
+    let mut report = decide(spec, scored);
+    report.seq = window.seq;
+    report.samples = window.rows;
+    report.started_at = window.started_at;
+    report.scoring_seconds = started.elapsed().as_secs_f64();
+    report
+}
+
+/// One feature's scores: the values that were not missing, and every method's score (`None` when
+/// the window held no value of the feature).
+pub(crate) struct ColumnScores {
+    samples: usize,
+    scores: Option<Vec<MethodScore>>,
+}
+
+/// Scores one feature's window column (`missing` of its values missing) against its reference.
+/// `driftwatch report` scores a file one column at a time through this, so its numbers are the
+/// sidecar's.
+pub(crate) fn score_column(
+    column: WindowColumn,
+    missing: usize,
+    feature: &Feature,
+    fref: &FeatureReference,
+    eps: f64,
+) -> ColumnScores {
+    match (column, fref) {
+        (WindowColumn::Numeric(mut v), FeatureReference::Numeric(r)) => {
+            if missing > 0 {
+                v.retain(|x| !x.is_nan());
             }
-            (WindowColumn::Categorical(mut c), FeatureReference::Categorical(r)) => {
-                if missing > 0 {
-                    c.retain(|&x| x != MISSING_CODE);
-                }
-                let scores = (!c.is_empty()).then(|| drift::score_categorical(r, &c, &feature.methods, eps));
-                (c.len(), scores)
+            let scores = (!v.is_empty()).then(|| drift::score_numeric(r, &mut v, &feature.methods, eps));
+            ColumnScores { samples: v.len(), scores }
+        }
+        (WindowColumn::Categorical(mut c), FeatureReference::Categorical(r)) => {
+            if missing > 0 {
+                c.retain(|&x| x != MISSING_CODE);
             }
-            _ => unreachable!("window columns are built from the reference's kinds"),
-        })
-        .unzip();
+            let scores = (!c.is_empty()).then(|| drift::score_categorical(r, &c, &feature.methods, eps));
+            ColumnScores { samples: c.len(), scores }
+        }
+        _ => unreachable!("window columns are built from the reference's kinds"),
+    }
+}
+
+/// The decision across every feature's scores (multiple-testing correction, drift share), as a
+/// report; window metadata (seq, rows, timings) is the caller's to fill in.
+pub(crate) fn decide(spec: &ModelSpec, scored: Vec<ColumnScores>) -> WindowReport {
+    let cfg = &spec.config;
+    let (samples, scores): (Vec<usize>, Vec<Option<Vec<MethodScore>>>) =
+        scored.into_iter().map(|c| (c.samples, c.scores)).unzip();
     let Decision { flagged, feature_drift, share, model_drift } = drift::decide(&scores, &cfg.rule);
     let features = spec
         .features
@@ -74,13 +107,12 @@ pub fn score_window(spec: &ModelSpec, reference: &Reference, window: FullWindow)
                 .collect(),
         })
         .collect();
-    let started_at = window.started_at;
     WindowReport {
-        seq: window.seq,
-        samples: window.rows,
-        started_at,
+        seq: 0,
+        samples: 0,
+        started_at: 0.0,
         completed_at: unix_now(),
-        scoring_seconds: started.elapsed().as_secs_f64(),
+        scoring_seconds: 0.0,
         drift_share: share,
         model_drift,
         features,

@@ -18,7 +18,27 @@ pub enum WindowColumn {
 }
 
 impl WindowColumn {
-    fn len(&self) -> usize {
+    /// An empty column of the reference's kind.
+    pub(crate) fn empty(fref: &FeatureReference) -> Self {
+        match fref {
+            FeatureReference::Numeric(_) => WindowColumn::Numeric(Vec::new()),
+            FeatureReference::Categorical(_) => WindowColumn::Categorical(Vec::new()),
+        }
+    }
+
+    /// Appends `values[range]`: numbers as they are (NaN = missing), categories as the reference's
+    /// codes (unseen ones in the unseen bin, missing as [`MISSING_CODE`]).
+    pub(crate) fn extend_from(&mut self, values: &Values, range: std::ops::Range<usize>, fref: &FeatureReference) {
+        match (self, values, fref) {
+            (WindowColumn::Numeric(w), Values::Numeric(v), _) => w.extend_from_slice(&v[range]),
+            (WindowColumn::Categorical(w), Values::Categorical(v), FeatureReference::Categorical(r)) => {
+                w.extend(v[range].iter().map(|c| c.as_deref().map_or(MISSING_CODE, |c| r.code(c))));
+            }
+            _ => unreachable!("columns are built from the same feature kinds as the reference"),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
         match self {
             WindowColumn::Numeric(v) => v.len(),
             WindowColumn::Categorical(v) => v.len(),
@@ -26,7 +46,7 @@ impl WindowColumn {
     }
 
     /// Missing values among the rows in `range`.
-    fn missing_in(&self, range: std::ops::Range<usize>) -> usize {
+    pub(crate) fn missing_in(&self, range: std::ops::Range<usize>) -> usize {
         match self {
             WindowColumn::Numeric(v) => v[range].iter().filter(|x| x.is_nan()).count(),
             WindowColumn::Categorical(v) => v[range].iter().filter(|&&c| c == MISSING_CODE).count(),
@@ -148,15 +168,7 @@ impl Window {
             let columns = self.columns.iter_mut().zip(&mut self.missing);
             for (((column, missing), values), fref) in columns.zip(&batch.columns).zip(&reference.features) {
                 let start = column.len();
-                match (&mut *column, values, fref) {
-                    (WindowColumn::Numeric(w), Values::Numeric(v), _) => w.extend_from_slice(&v[offset..offset + take]),
-                    (WindowColumn::Categorical(w), Values::Categorical(v), FeatureReference::Categorical(r)) => {
-                        w.extend(
-                            v[offset..offset + take].iter().map(|c| c.as_deref().map_or(MISSING_CODE, |c| r.code(c))),
-                        );
-                    }
-                    _ => unreachable!("batch columns are built from the same feature kinds"),
-                }
+                column.extend_from(values, offset..offset + take, fref);
                 *missing += column.missing_in(start..start + take);
             }
             self.rows += take;

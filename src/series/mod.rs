@@ -8,7 +8,7 @@
 
 pub(crate) mod pull;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -68,6 +68,8 @@ struct Refit {
 struct Entry {
     detector: SeriesDetector,
     last: Option<Observation>,
+    /// The newest scored points, oldest first, at most the source's `keep_recent` (for the report).
+    recent: VecDeque<Observation>,
 }
 
 /// Why a push was refused; nothing of the request was applied.
@@ -90,6 +92,8 @@ pub(crate) struct SeriesSource {
     pub(crate) settings: DetectorSettings,
     allow: HashSet<String>,
     max_series: usize,
+    /// Scored points kept per series for the drift report (0: none).
+    keep_recent: usize,
     series: Mutex<HashMap<SeriesLabels, Entry>>,
     metrics: Metrics,
     refits: Arc<RefitPool>,
@@ -109,6 +113,7 @@ impl SeriesSource {
         settings: DetectorSettings,
         allow: &[String],
         max_series: usize,
+        keep_recent: usize,
         metrics: Metrics,
         refits: Arc<RefitPool>,
     ) -> Arc<Self> {
@@ -117,6 +122,7 @@ impl SeriesSource {
             settings,
             allow: allow.iter().cloned().collect(),
             max_series,
+            keep_recent,
             series: Mutex::new(HashMap::new()),
             metrics,
             refits,
@@ -163,7 +169,7 @@ impl SeriesSource {
                 let phase = if self.refits.is_inline() { 0 } else { phase(labels) };
                 // Visible from its first point: warming up, not absent.
                 self.metrics.anomaly_ready.get_or_create(labels).set(0.0);
-                Entry { detector: SeriesDetector::new(&self.settings, phase), last: None }
+                Entry { detector: SeriesDetector::new(&self.settings, phase), last: None, recent: VecDeque::new() }
             });
             for &(t, v) in points {
                 match entry.detector.push(&self.settings, t, v) {
@@ -171,6 +177,12 @@ impl SeriesSource {
                         summary.scored += 1;
                         anomalous += u64::from(o.anomalous());
                         entry.last = Some(o);
+                        if self.keep_recent > 0 {
+                            if entry.recent.len() == self.keep_recent {
+                                entry.recent.pop_front();
+                            }
+                            entry.recent.push_back(o);
+                        }
                     }
                     Outcome::Warming => summary.scored += 1,
                     Outcome::Late => summary.late += 1,
@@ -279,6 +291,14 @@ impl SeriesSource {
     }
 
     /// The newest observation of a series.
+    /// Every series' kept points, by labels, in label order.
+    pub(crate) fn recent(&self) -> Vec<(SeriesLabels, Vec<Observation>)> {
+        let series = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<_> = series.iter().map(|(l, e)| (l.clone(), e.recent.iter().copied().collect())).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     pub(crate) fn last(&self, labels: &SeriesLabels) -> Option<Observation> {
         self.series.lock().unwrap_or_else(|e| e.into_inner()).get(labels).and_then(|e| e.last)
     }

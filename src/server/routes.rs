@@ -21,6 +21,7 @@ use crate::error::ApiError;
 use crate::ingest::Format;
 use crate::monitor::model::ModelState;
 use crate::pipeline::IngestResponse;
+use crate::report::Report;
 use crate::retrain::alertmanager;
 
 /// Every endpoint on one router (what a single listener serves).
@@ -54,6 +55,7 @@ pub(crate) fn api_app(state: Arc<AppState>) -> Router {
         .route("/ingest", post(ingest_handler))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{name}", get(get_model))
+        .route("/models/{name}/report", get(model_report))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
     Router::new()
         .merge(protected)
@@ -164,6 +166,18 @@ fn describe(m: &ModelState) -> serde_json::Value {
 
 async fn list_models(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
     Json(json!({ "models": state.pipeline.models.values().map(|m| describe(m)).collect::<Vec<_>>() }))
+}
+
+/// The drift report page of a model's newest window (and its pushed series).
+async fn model_report(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let model = state.pipeline.models.get(&name).ok_or(ApiError::UnknownModel(name.clone()))?.clone();
+    let series = state.pipeline.series.get(&name).cloned();
+    // Drawing the charts is CPU work: off the reactor.
+    let html = tokio::task::spawn_blocking(move || Report::live(&model, series.as_deref()).render())
+        .await
+        .map_err(|e| ApiError::Internal(format!("report task failed: {e}")))?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
 }
 
 async fn get_model(

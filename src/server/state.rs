@@ -15,6 +15,10 @@ use crate::retrain::webhook::client::{Delivery, Sleeper, TokioSleeper};
 use crate::retrain::{self, OpenError};
 use crate::series::{RefitPool, SeriesSource};
 
+/// Scored points kept per pushed series for the live drift report: four hours of one-minute points,
+/// about 15 KB a series (pulled series keep none).
+const REPORT_POINTS: usize = 240;
+
 /// Why the sidecar could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -80,6 +84,7 @@ impl AppState {
                     a.detector.clone(),
                     &a.series,
                     a.max_series,
+                    REPORT_POINTS,
                     metrics.clone(),
                     refits.clone(),
                 );
@@ -90,8 +95,15 @@ impl AppState {
             .pulls
             .iter()
             .map(|p| {
-                let source =
-                    SeriesSource::new(&p.name, p.detector.clone(), &[], p.max_series, metrics.clone(), refits.clone());
+                let source = SeriesSource::new(
+                    &p.name,
+                    p.detector.clone(),
+                    &[],
+                    p.max_series,
+                    0,
+                    metrics.clone(),
+                    refits.clone(),
+                );
                 (p.clone(), source)
             })
             .collect();

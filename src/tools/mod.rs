@@ -1,7 +1,8 @@
 //! The subcommands around the sidecar: [`demo`] streams the embedded dataset into a server with
 //! drift injected over time, [`load`] drives a running sidecar and reports throughput, latency and
-//! memory, [`replay`] scores a file (and NAB) through the live detector, and [`model_server`] (with
-//! `--features model-server`) is the demo model server of deploy/.
+//! memory, [`replay`] scores a file (and NAB) through the live detector, [`report`] writes the
+//! drift report of two files, and [`model_server`] (with `--features model-server`) is the demo
+//! model server of deploy/.
 //!
 //! May import every layer below `cli`.
 
@@ -10,3 +11,4 @@ pub(crate) mod load;
 #[cfg(feature = "model-server")]
 pub(crate) mod model_server;
 pub mod replay;
+pub(crate) mod report;

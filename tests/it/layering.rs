@@ -10,7 +10,7 @@ const LAYERS: &[&[&str]] = &[
     &["cli"],
     &["tools"],
     &["server"],
-    &["pipeline"],
+    &["pipeline", "report"],
     &["ingest", "series", "retrain"],
     &["monitor"],
     &["metrics"],

@@ -13,6 +13,7 @@ mod cli;
 mod crash;
 mod hostile;
 mod layering;
+mod report;
 mod resilience;
 mod webhook;
 mod webhook_crash;
@@ -29,3 +30,5 @@ mod deploy_e2e;
 mod prometheus;
 #[cfg(feature = "system-tests")]
 mod pull;
+#[cfg(feature = "system-tests")]
+mod report_browser;
