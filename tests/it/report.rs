@@ -199,3 +199,36 @@ async fn the_live_report_draws_each_pushed_series_up_to_its_newest_score() {
     assert!(figure[..figure.find("</figure>").unwrap()].contains("<circle"), "points drawn");
     assert!(page.contains(&format!("anomaly_score <span data-value=\"{newest}\">")), "newest score shown");
 }
+
+#[test]
+fn without_a_config_every_reference_column_gets_the_defaults_and_a_missing_column_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path());
+    let out = dir.path().join("defaults.html");
+    let report = |current: &Path| {
+        Command::new(BIN)
+            .args(["report", "--reference"])
+            .arg(dir.path().join("reference.parquet"))
+            .arg("--current")
+            .arg(current)
+            .arg("--output")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let run = report(&dir.path().join("current.parquet"));
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let scores = page_scores(&std::fs::read_to_string(&out).unwrap());
+    let methods: Vec<(&str, &str)> =
+        scores.keys().filter(|k| k.2 == "score").map(|(f, m, _)| (f.as_str(), m.as_str())).collect();
+    // Numeric columns: PSI and KS; string columns: PSI and chi-squared.
+    assert_eq!(methods, [("plan", "chi2"), ("plan", "psi"), ("x", "ks"), ("x", "psi"), ("y", "ks"), ("y", "psi")]);
+
+    let mut partial = df!("x" => [1.0, 2.0], "plan" => ["basic", "pro"]).unwrap();
+    let partial_path = dir.path().join("partial.parquet");
+    ParquetWriter::new(std::fs::File::create(&partial_path).unwrap()).finish(&mut partial).unwrap();
+    let run = report(&partial_path);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(stderr.contains("\"y\""), "the error names the missing column: {stderr}");
+}
