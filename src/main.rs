@@ -48,5 +48,9 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(driftwatch::cli::run(driftwatch::cli::Cli::parse(), shutdown_signal()))
+    let result = runtime.block_on(driftwatch::cli::run(driftwatch::cli::Cli::parse(), shutdown_signal()));
+    // A blocking task still running (a request stuck past the grace period) must not hold the
+    // exit: dropping the runtime would wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }

@@ -121,6 +121,7 @@ pub(crate) struct Metrics {
     pub(crate) retrain_decisions: Family<DecisionLabels, Counter>,
     pub(crate) alertmanager_alerts: Family<AlertLabels, Counter>,
     pub(crate) snapshot_written: FloatGauge,
+    pub(crate) snapshot_failures: Counter,
     pub(crate) in_flight: Gauge,
     pub(crate) anomaly_score: Family<SeriesLabels, FloatGauge>,
     pub(crate) anomaly: Family<SeriesLabels, FloatGauge>,
@@ -176,6 +177,7 @@ impl Metrics {
             retrain_decisions: Family::default(),
             alertmanager_alerts: Family::default(),
             snapshot_written: FloatGauge::default(),
+            snapshot_failures: Counter::default(),
             in_flight: Gauge::default(),
             anomaly_score: Family::default(),
             anomaly: Family::default(),
@@ -283,6 +285,11 @@ impl Metrics {
             "driftwatch_last_snapshot_timestamp_seconds",
             "Unix time the state snapshot was last written to the data directory",
             m.snapshot_written.clone(),
+        );
+        r.register(
+            "driftwatch_snapshot_failures",
+            "State snapshots that could not be written (disk full, permissions); /readyz is 503 until one succeeds",
+            m.snapshot_failures.clone(),
         );
         r.register(
             "driftwatch_requests_in_flight",

@@ -123,9 +123,46 @@ pub(crate) fn restore(models: &Models, metrics: &Metrics, dir: &Path) -> io::Res
     Ok(restored)
 }
 
-/// Writes a snapshot every `interval` when some model accepted a batch since the last write. Runs
-/// the copy and the fsync on a blocking thread, never on the reactor.
-pub(crate) async fn periodic(models: Arc<Models>, metrics: Metrics, dir: PathBuf, interval: Duration) {
+/// Whether the last snapshot write failed, and why: `/readyz` says so, so an operator sees a data
+/// directory that stopped taking writes before a restart loses what was accepted since.
+#[derive(Debug, Default)]
+pub(crate) struct Health {
+    failure: std::sync::Mutex<Option<String>>,
+}
+
+impl Health {
+    /// The error of the last write, if it failed.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn record(&self, metrics: &Metrics, outcome: Result<usize, String>) {
+        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        match outcome {
+            Ok(bytes) => {
+                tracing::debug!(bytes, "snapshot written");
+                metrics.snapshot_written.set(unix_now());
+                *failure = None;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not write the snapshot");
+                metrics.snapshot_failures.inc();
+                *failure = Some(e);
+            }
+        }
+    }
+}
+
+/// Writes a snapshot every `interval` when some model accepted a batch since the last write (and
+/// retries a failed one every interval). Runs the copy and the fsync on a blocking thread, never on
+/// the reactor.
+pub(crate) async fn periodic(
+    models: Arc<Models>,
+    metrics: Metrics,
+    health: Arc<Health>,
+    dir: PathBuf,
+    interval: Duration,
+) {
     let mut written: Option<Vec<u64>> = None;
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -136,14 +173,13 @@ pub(crate) async fn periodic(models: Arc<Models>, metrics: Metrics, dir: PathBuf
             continue;
         }
         let (m, d) = (models.clone(), dir.clone());
-        match tokio::task::spawn_blocking(move || write(&m, &d)).await {
-            Ok(Ok(bytes)) => {
-                tracing::debug!(bytes, "snapshot written");
-                metrics.snapshot_written.set(unix_now());
-                written = Some(generations);
-            }
-            Ok(Err(e)) => tracing::error!(error = %e, "could not write the snapshot"),
-            Err(e) => tracing::error!(error = %e, "snapshot task failed"),
+        let outcome = match tokio::task::spawn_blocking(move || write(&m, &d)).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("snapshot task failed: {e}")),
+        };
+        if outcome.is_ok() {
+            written = Some(generations);
         }
+        health.record(&metrics, outcome);
     }
 }

@@ -16,35 +16,55 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub use routes::app;
-use routes::{api_app, method_not_allowed, metrics_listener_app, not_found};
+use routes::{api_app, metrics_listener_app, with_fallbacks};
 pub use state::{AppState, StartError};
 
 use crate::monitor::snapshot;
+
+/// How serving ended badly: the process should exit non-zero, saying this.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(
+        "the shutdown grace period ({grace_seconds} s) ran out with {in_flight} request(s) in flight: \
+         their data was not applied"
+    )]
+    GraceExpired { grace_seconds: f64, in_flight: i64 },
+    #[error("the final snapshot failed ({0}): samples accepted since the last periodic snapshot are not on disk")]
+    FinalSnapshot(String),
+}
+
+/// Longest the final snapshot may take after the grace period: a request stuck on a model's lock
+/// must not hold the exit forever.
+const FINAL_SNAPSHOT_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Serves every endpoint on `listener` until `shutdown` resolves; see [`serve`].
 pub async fn run(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> Result<(), ServeError> {
     serve(listener, None, state, shutdown).await
 }
 
 /// Serves until `shutdown` resolves (with /metrics on `metrics_listener` if given), then stops
 /// accepting, lets in-flight requests and the scoring they wait on finish — for at most the
 /// configured grace period — and writes a final snapshot. Starts webhook delivery and periodic
-/// snapshots.
+/// snapshots. An expired grace period or a failed final snapshot is an error, so the exit status
+/// says what was lost.
 pub async fn serve(
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> Result<(), ServeError> {
     tracing::info!(addr = %listener.local_addr()?, "listening");
     state.start_background();
     let snapshots = state.data_dir.clone().map(|dir| {
-        let (models, metrics) = (state.pipeline.models.clone(), state.metrics().clone());
-        tokio::spawn(snapshot::periodic(models, metrics, dir, state.snapshot_interval))
+        let (models, metrics, health) =
+            (state.pipeline.models.clone(), state.metrics().clone(), state.snapshot_health.clone());
+        tokio::spawn(snapshot::periodic(models, metrics, health, dir, state.snapshot_interval))
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -58,7 +78,7 @@ pub async fn serve(
         }
     };
     let main_router = if metrics_listener.is_some() {
-        api_app(state.clone()).fallback(not_found).method_not_allowed_fallback(method_not_allowed)
+        with_fallbacks(api_app(state.clone()), state.clone())
     } else {
         app(state.clone())
     };
@@ -80,11 +100,12 @@ pub async fn serve(
             tokio::time::sleep(grace).await;
         }
     };
-    let result = tokio::select! {
-        r = async { tokio::try_join!(main, metrics) } => r.map(|_| ()),
+    let result: Result<(), ServeError> = tokio::select! {
+        r = async { tokio::try_join!(main, metrics) } => r.map(|_| ()).map_err(ServeError::from),
         _ = expired => {
-            tracing::warn!(grace_seconds = grace.as_secs_f64(), "shutdown grace period over: exiting with requests in flight");
-            Ok(())
+            let in_flight = state.metrics().in_flight.get();
+            tracing::error!(grace_seconds = grace.as_secs_f64(), in_flight, "shutdown grace period over with requests in flight");
+            Err(ServeError::GraceExpired { grace_seconds: grace.as_secs_f64(), in_flight })
         }
     };
     if let Some(task) = snapshots {
@@ -92,10 +113,24 @@ pub async fn serve(
     }
     if let Some(dir) = state.data_dir.clone() {
         let models = state.pipeline.models.clone();
-        match tokio::task::spawn_blocking(move || snapshot::write(&models, &dir)).await {
-            Ok(Ok(bytes)) => tracing::info!(bytes, "final snapshot written"),
-            Ok(Err(e)) => tracing::error!(error = %e, "could not write the final snapshot"),
-            Err(e) => tracing::error!(error = %e, "final snapshot task failed"),
+        let written = tokio::time::timeout(
+            FINAL_SNAPSHOT_LIMIT,
+            tokio::task::spawn_blocking(move || snapshot::write(&models, &dir)),
+        )
+        .await;
+        let failure = match written {
+            Ok(Ok(Ok(bytes))) => {
+                tracing::info!(bytes, "final snapshot written");
+                None
+            }
+            Ok(Ok(Err(e))) => Some(e.to_string()),
+            Ok(Err(e)) => Some(format!("the snapshot task failed: {e}")),
+            Err(_) => Some(format!("not done after {} s", FINAL_SNAPSHOT_LIMIT.as_secs())),
+        };
+        if let Some(why) = failure {
+            tracing::error!(error = %why, "could not write the final snapshot");
+            state.metrics().snapshot_failures.inc();
+            return Err(ServeError::FinalSnapshot(why));
         }
     }
     result

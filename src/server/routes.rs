@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware;
@@ -26,26 +27,24 @@ use crate::retrain::alertmanager;
 
 /// Every endpoint on one router (what a single listener serves).
 pub fn app(state: Arc<AppState>) -> Router {
-    api_app(state.clone()).merge(metrics_app(state)).fallback(not_found).method_not_allowed_fallback(method_not_allowed)
+    with_fallbacks(api_app(state.clone()).merge(metrics_app(state.clone())), state)
 }
 
-/// Unknown paths and methods get the same JSON error shape as everything else.
-pub(crate) async fn not_found() -> ApiError {
-    ApiError::Invalid {
-        status: StatusCode::NOT_FOUND,
-        reason: "not_found",
-        field: None,
-        message: "no such endpoint".into(),
-    }
-}
-
-pub(crate) async fn method_not_allowed() -> ApiError {
-    ApiError::Invalid {
-        status: StatusCode::METHOD_NOT_ALLOWED,
-        reason: "method_not_allowed",
-        field: None,
-        message: "method not allowed on this endpoint".into(),
-    }
+/// Unknown paths and methods get the same JSON error shape as everything else, and are counted.
+pub(crate) fn with_fallbacks(router: Router, state: Arc<AppState>) -> Router {
+    let refuse = |status: StatusCode, reason: &'static str, message: &'static str| {
+        let state = state.clone();
+        move || {
+            let e = ApiError::Invalid { status, reason, field: None, message: message.into() };
+            state.metrics().reject(e.reason());
+            std::future::ready(e)
+        }
+    };
+    router.fallback(refuse(StatusCode::NOT_FOUND, "not_found", "no such endpoint")).method_not_allowed_fallback(refuse(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this endpoint",
+    ))
 }
 
 /// Everything but /metrics: /ingest, /alertmanager, /v1/* (behind the bearer token when one is set)
@@ -75,10 +74,10 @@ pub(crate) fn metrics_app(state: Arc<AppState>) -> Router {
 
 /// The probes and /metrics, for a separate metrics listener.
 pub(crate) fn metrics_listener_app(state: Arc<AppState>) -> Router {
-    metrics_app(state.clone())
+    let probes = metrics_app(state.clone())
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .merge(Router::new().route("/readyz", get(readyz)).with_state(state))
-        .fallback(not_found)
+        .merge(Router::new().route("/readyz", get(readyz)).with_state(state.clone()));
+    with_fallbacks(probes, state)
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,17 +85,35 @@ struct IngestQuery {
     model: Option<String>,
 }
 
-async fn ingest_handler(
-    State(state): State<Arc<AppState>>,
-    Query(query): Query<IngestQuery>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<IngestResponse>, ApiError> {
-    let result = ingest(&state, query.model, &headers, body).await;
+/// A query string that does not parse (a repeated `model=`, bad percent-encoding): the JSON 400, not
+/// axum's text.
+fn query_rejected(e: QueryRejection) -> ApiError {
+    ApiError::bad_request("invalid_query", Some("model"), format!("invalid query string: {}", e.body_text()))
+}
+
+fn path_rejected(e: PathRejection) -> ApiError {
+    ApiError::bad_request("invalid_path", Some("name"), format!("invalid path: {}", e.body_text()))
+}
+
+/// Every refused request is counted in `driftwatch_requests_rejected_total`, by reason.
+fn counted<T>(state: &AppState, result: Result<T, ApiError>) -> Result<T, ApiError> {
     if let Err(e) = &result {
         state.metrics().reject(e.reason());
     }
-    result.map(Json)
+    result
+}
+
+async fn ingest_handler(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<IngestQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<IngestResponse>, ApiError> {
+    let result = match query {
+        Ok(Query(query)) => ingest(&state, query.model, &headers, body).await,
+        Err(e) => Err(query_rejected(e)),
+    };
+    counted(&state, result).map(Json)
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
@@ -141,6 +158,10 @@ async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if let Some(error) = state.snapshot_health.failure() {
+        let body = json!({"status": "snapshot_failing", "error": error});
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
     let waiting: Vec<&str> = state.pipeline.models.values().filter(|m| !m.ready()).map(|m| m.name()).collect();
     if waiting.is_empty() {
         Json(json!({"status": "ready"})).into_response()
@@ -169,7 +190,16 @@ async fn list_models(State(state): State<Arc<AppState>>) -> Json<serde_json::Val
 }
 
 /// The drift report page of a model's newest window (and its pushed series).
-async fn model_report(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Response, ApiError> {
+async fn model_report(
+    State(state): State<Arc<AppState>>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let result = render_report(&state, name).await;
+    counted(&state, result)
+}
+
+async fn render_report(state: &AppState, name: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
+    let Path(name) = name.map_err(path_rejected)?;
     let model = state.pipeline.models.get(&name).ok_or(ApiError::UnknownModel(name.clone()))?.clone();
     let series = state.pipeline.series.get(&name).cloned();
     // Drawing the charts is CPU work: off the reactor.
@@ -182,10 +212,12 @@ async fn model_report(State(state): State<Arc<AppState>>, Path(name): Path<Strin
 
 async fn get_model(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let model = state.pipeline.models.get(&name).ok_or(ApiError::UnknownModel(name))?;
-    Ok(Json(describe(model)))
+    let result = name.map_err(path_rejected).and_then(|Path(name)| {
+        state.pipeline.models.get(&name).map(|m| Json(describe(m))).ok_or(ApiError::UnknownModel(name))
+    });
+    counted(&state, result)
 }
 
 async fn alertmanager_handler(
@@ -194,10 +226,7 @@ async fn alertmanager_handler(
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let result = receive_alerts(&state, &headers, body).await;
-    if let Err(e) = &result {
-        state.metrics().reject(e.reason());
-    }
-    result.map(Json)
+    counted(&state, result).map(Json)
 }
 
 async fn receive_alerts(state: &Arc<AppState>, headers: &HeaderMap, body: Body) -> Result<serde_json::Value, ApiError> {

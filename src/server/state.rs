@@ -43,6 +43,8 @@ pub struct AppState {
     pub(crate) bearer_token: Option<Secret>,
     /// One permit per request being processed on /ingest or /alertmanager.
     request_slots: Arc<tokio::sync::Semaphore>,
+    /// Whether the last snapshot write failed (`/readyz` is 503 while it does).
+    pub(crate) snapshot_health: Arc<snapshot::Health>,
     /// Pull queries and their series; polled by [`crate::series::pull`] once started.
     pulls: Vec<(PullConfig, Arc<SeriesSource>)>,
 }
@@ -124,6 +126,7 @@ impl AppState {
             shutdown_grace: Duration::from_secs_f64(config.server.shutdown_grace_seconds),
             bearer_token: config.server.bearer_token.clone(),
             request_slots: Arc::new(tokio::sync::Semaphore::new(config.server.max_concurrent_requests)),
+            snapshot_health: Arc::default(),
             pulls,
         })
     }

@@ -421,3 +421,29 @@ features = [{ name = "x", kind = "numeric" }, { name = "color", kind = "categori
         post_json(&state, &json!({"model": "churn", "features": {"x": vec![3.0; 10], "color": vec!["a"; 10]}})).await;
     assert_eq!(body["windows_scored"].as_u64(), Some(1), "{body}");
 }
+
+#[tokio::test]
+async fn query_string_and_path_errors_are_json_400s_naming_the_field_and_counted() {
+    let (_dir, state) = setup(BASIC_CONFIG);
+    let nd = b"{\"x\": 1.0}\n".to_vec();
+    for (uri, field) in [
+        ("/ingest?model=churn&model=other", "model"),
+        ("/ingest?model=churn&model=churn", "model"),
+        ("/v1/models/%FF%FE", "name"),
+        ("/models/%FF/report", "name"),
+    ] {
+        let method = if uri.starts_with("/ingest") { "POST" } else { "GET" };
+        let (status, text) = call(&state, method, uri, Some("application/x-ndjson"), nd.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {text}");
+        let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{uri}: not JSON: {text}"));
+        assert_eq!(body["field"], field, "{uri}: {body}");
+    }
+    let (status, _) = call(&state, "GET", "/no/such/endpoint", None, vec![]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let m = metrics(&state).await;
+    assert_eq!(sample(&m, "driftwatch_requests_rejected_total", &[("reason", "invalid_query")]), Some(2.0), "{m}");
+    assert_eq!(sample(&m, "driftwatch_requests_rejected_total", &[("reason", "invalid_path")]), Some(2.0));
+    assert_eq!(sample(&m, "driftwatch_requests_rejected_total", &[("reason", "not_found")]), Some(1.0));
+    // Nothing of those requests reached the model.
+    assert_eq!(sample(&m, "driftwatch_samples_ingested_total", &[("model_name", "churn")]), Some(0.0));
+}

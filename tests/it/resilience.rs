@@ -257,3 +257,47 @@ async fn the_bearer_token_guards_ingest_v1_and_alertmanager_but_not_metrics_or_p
     assert_eq!(sample(&m, "driftwatch_samples_ingested_total", &[("model_name", "churn")]), Some(1.0));
     assert_eq!(sample(&m, "driftwatch_requests_rejected_total", &[("reason", "unauthorized")]), Some(12.0));
 }
+
+#[tokio::test]
+async fn a_data_directory_that_stops_taking_snapshots_flips_readyz_and_fails_the_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    write_reference(dir.path());
+    let config = "[server]\ndata_dir = \"data\"\nsnapshot_interval_seconds = 0.05\n\n[[model]]\nname = \"churn\"\n\
+                  reference = \"reference.csv\"\nwindow = 50\n";
+    let state = build(config, dir.path());
+    // A directory where the temporary file must go: every write fails, as on a full disk.
+    std::fs::create_dir_all(dir.path().join("data/snapshot.bin.tmp")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(driftwatch::server::run(listener, state.clone(), async {
+        let _ = stopped.await;
+    }));
+    send(&state, &[churn(0, 10)]).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let body = loop {
+        let (status, body) = call(&state, "GET", "/readyz", None, vec![]).await;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            break body;
+        }
+        assert!(std::time::Instant::now() < deadline, "readyz stayed {status}: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["status"], "snapshot_failing", "{body}");
+    let failures = sample(&metrics(&state).await, "driftwatch_snapshot_failures_total", &[]).unwrap();
+    assert!(failures >= 1.0);
+
+    // Once the directory takes writes again, the next periodic snapshot makes the sidecar ready.
+    std::fs::remove_dir(dir.path().join("data/snapshot.bin.tmp")).unwrap();
+    while call(&state, "GET", "/readyz", None, vec![]).await.0 != StatusCode::OK {
+        assert!(std::time::Instant::now() < deadline, "readyz never recovered");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // Accepted samples that cannot be made durable make the shutdown an error that says so.
+    std::fs::create_dir_all(dir.path().join("data/snapshot.bin.tmp")).unwrap();
+    send(&state, &[churn(10, 10)]).await;
+    stop.send(()).unwrap();
+    let err = served.await.unwrap().unwrap_err();
+    assert!(err.to_string().contains("final snapshot failed"), "{err}");
+}
