@@ -139,6 +139,9 @@ pub(crate) struct Metrics {
     pub(crate) anomaly_refit_seconds: Histogram,
     pub(crate) anomaly_refits_pending: Gauge,
     pub(crate) pull_requests: Family<PullLabels, Counter>,
+    /// Label names of pulled series renamed or dropped to keep the exposition valid (outcome =
+    /// renamed or dropped).
+    pub(crate) pull_label_names: Family<PullLabels, Counter>,
 }
 
 fn scoring_histogram() -> Histogram {
@@ -195,6 +198,7 @@ impl Metrics {
             anomaly_refit_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             anomaly_refits_pending: Gauge::default(),
             pull_requests: Family::default(),
+            pull_label_names: Family::default(),
         };
         r.register(
             "data_drift_score",
@@ -351,6 +355,11 @@ impl Metrics {
             "driftwatch_pull_requests",
             "Prometheus query_range requests of pull queries by outcome",
             m.pull_requests.clone(),
+        );
+        r.register(
+            "driftwatch_pull_label_names",
+            "Label names of pulled series rewritten to be valid here (renamed) or dropped (reserved, empty or clashing), by query",
+            m.pull_label_names.clone(),
         );
         Metrics { registry: Arc::new(r), ..m }
     }

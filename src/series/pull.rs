@@ -52,17 +52,48 @@ pub(crate) enum PullError {
     Shape(String),
 }
 
-/// The labels a pulled series is exported with.
-pub(crate) fn labels(pull: &str, metric: &std::collections::BTreeMap<String, String>) -> SeriesLabels {
+/// Label names rewritten on the way from Prometheus to `/metrics`, for the pull's counter.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rewritten {
+    pub(crate) renamed: u64,
+    pub(crate) dropped: u64,
+}
+
+/// A label name from outside as one `/metrics` can carry: characters outside `[a-zA-Z0-9_]` become
+/// `_` (Prometheus 3 and OpenTelemetry allow `service.name`; the text format does not), a leading
+/// digit gets a `_` before it. `None` for names reserved to Prometheus (`__*`) and empty ones.
+fn exposable(name: &str) -> Option<String> {
+    if name.is_empty() || name.starts_with("__") {
+        return None;
+    }
+    let mut out: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    Some(out)
+}
+
+/// The labels a pulled series is exported with: `query="<pull name>"` and the series' own labels
+/// (`__name__` dropped, a returned `query` label as `exported_query`, as Prometheus does on a clash),
+/// each name made exposable; a name that still clashes with one already there is dropped, so one
+/// bad series can never make the exposition invalid.
+pub(crate) fn labels(pull: &str, metric: &std::collections::BTreeMap<String, String>) -> (SeriesLabels, Rewritten) {
     let mut out: SeriesLabels = vec![("query".into(), pull.into())];
+    let mut rewritten = Rewritten::default();
     for (k, v) in metric {
-        match k.as_str() {
-            "__name__" => {}
-            "query" => out.push(("exported_query".into(), v.clone())),
-            _ => out.push((k.clone(), v.clone())),
+        if k == "__name__" {
+            continue;
+        }
+        let name = if k == "query" { Some("exported_query".to_owned()) } else { exposable(k) };
+        match name {
+            Some(n) if !out.iter().any(|(have, _)| *have == n) => {
+                rewritten.renamed += u64::from(n != *k && k != "query");
+                out.push((n, v.clone()));
+            }
+            _ => rewritten.dropped += 1,
         }
     }
-    out
+    (out, rewritten)
 }
 
 /// One poll: fetch `[start, end]`, score every returned series (up to `max_series`), mark
@@ -116,7 +147,15 @@ pub(crate) async fn poll_once(
     let scored = tokio::task::spawn_blocking(move || {
         let mut scored = 0;
         for m in data.result {
-            let labels = labels(&name, &m.metric);
+            let (labels, rewritten) = labels(&name, &m.metric);
+            for (action, n) in [("renamed", rewritten.renamed), ("dropped", rewritten.dropped)] {
+                if n > 0 {
+                    metrics
+                        .pull_label_names
+                        .get_or_create(&PullLabels { query: name.clone(), outcome: action.into() })
+                        .inc_by(n);
+                }
+            }
             if source.admit(std::iter::once(("", labels.clone()))).is_err() {
                 metrics.anomaly_series_rejected.get_or_create(&SourceLabels::new(&name)).inc();
                 continue;
@@ -176,12 +215,38 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         assert_eq!(
-            labels("latency", &metric),
+            labels("latency", &metric).0,
             vec![
                 ("query".to_string(), "latency".to_string()),
                 ("job".into(), "api".into()),
                 ("exported_query".into(), "x".into())
             ]
         );
+    }
+
+    #[test]
+    fn label_names_from_outside_are_made_exposable_and_clashes_dropped_and_counted() {
+        let metric = [
+            ("service.name", "api"),
+            ("service_name", "other"),
+            ("0day", "a"),
+            ("__meta_x", "b"),
+            ("x=\"1\"} evil{", "c"),
+            ("exported_query", "d"),
+            ("query", "e"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let (labels, rewritten) = labels("q", &metric);
+        let names: Vec<&str> = labels.iter().map(|(k, _)| k.as_str()).collect();
+        // BTreeMap order: "0day", "__meta_x", "exported_query", "query", "service.name", "service_name", "x=…".
+        assert_eq!(names, ["query", "_0day", "exported_query", "service_name", "x__1___evil_"]);
+        // "query" → exported_query clashes with the series' own; service_name with service.name's rewrite.
+        assert_eq!(rewritten, Rewritten { renamed: 3, dropped: 3 });
+        let valid = |n: &str| {
+            n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !n.starts_with(|c: char| c.is_ascii_digit())
+        };
+        assert!(names.iter().all(|n| valid(n)));
     }
 }

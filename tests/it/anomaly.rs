@@ -307,3 +307,99 @@ mod hostile_series {
         }
     }
 }
+
+/// Every sample line of an exposition is `name{label="value",...} number`, with names and label
+/// names of `[a-zA-Z_][a-zA-Z0-9_]*`, values quoted with only `\\`, `\"` and `\n` escapes, and no
+/// label set repeating a name.
+fn assert_valid_exposition(text: &str) {
+    let ident = |s: &str| {
+        !s.is_empty()
+            && !s.starts_with(|c: char| c.is_ascii_digit())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    assert!(text.ends_with("# EOF\n"), "no EOF marker");
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (name, mut rest) = match line.find('{') {
+            Some(i) => (&line[..i], &line[i + 1..]),
+            None => (line.split(' ').next().unwrap(), ""),
+        };
+        assert!(ident(name), "metric name {name:?} in {line:?}");
+        let mut seen = std::collections::HashSet::new();
+        while !rest.is_empty() && !rest.starts_with('}') {
+            let eq = rest.find("=\"").unwrap_or_else(|| panic!("no label value in {line:?}"));
+            let label = &rest[..eq];
+            assert!(ident(label) && seen.insert(label), "label name {label:?} in {line:?}");
+            let mut chars = rest[eq + 2..].char_indices();
+            let end = loop {
+                match chars.next() {
+                    Some((_, '\\')) => {
+                        assert!(matches!(chars.next(), Some((_, '\\' | '"' | 'n'))), "bad escape in {line:?}")
+                    }
+                    Some((i, '"')) => break eq + 2 + i,
+                    Some((_, '\n')) | None => panic!("unterminated value in {line:?}"),
+                    Some(_) => {}
+                }
+            };
+            rest = rest[end + 1..].strip_prefix(',').unwrap_or(&rest[end + 1..]);
+        }
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok() || ["NaN", "+Inf", "-Inf"].contains(&value), "value in {line:?}");
+    }
+}
+
+#[tokio::test]
+async fn hostile_label_names_from_a_pulled_prometheus_never_break_the_exposition() {
+    use axum::routing::get;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let end = (now / 60.0).floor() * 60.0;
+    let values: Vec<Value> = (0..40).map(|i| json!([end - 60.0 * (39 - i) as f64, format!("{}", 1 + i % 3)])).collect();
+    let answer = json!({"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {"__name__": "up", "service.name": "api", "x=\"1\"} evil{": "v", "__reserved": "r", "query": "q"},
+         "values": values},
+    ]}});
+    let fake =
+        axum::Router::new().route("/api/v1/query_range", get(move || std::future::ready(axum::Json(answer.clone()))));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, fake).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[[pull]]\nname = \"up\"\nurl = \"http://{addr}\"\nquery = \"up\"\nstep_seconds = 60\ninterval_seconds = 1\n"
+    );
+    let state = crate::support::server::state_with(&config, dir.path());
+    state.start_background();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let exposition = loop {
+        let m = metrics(&state).await;
+        if m.contains("driftwatch_pull_label_names_total") && m.lines().any(|l| l.starts_with("anomaly_ready{")) {
+            break m;
+        }
+        assert!(std::time::Instant::now() < deadline, "the pull never scored:\n{m}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_valid_exposition(&exposition);
+    let ready = exposition.lines().find(|l| l.starts_with("anomaly_ready{")).unwrap();
+    assert!(ready.contains("service_name=\"api\"") && ready.contains("x__1___evil_=\"v\""), "{ready}");
+    assert!(ready.contains("exported_query=\"q\"") && !ready.contains("reserved"), "{ready}");
+    assert_eq!(
+        sample(&exposition, "driftwatch_pull_label_names_total", &[("outcome", "renamed")]).map(|v| v >= 2.0),
+        Some(true)
+    );
+    assert_eq!(
+        sample(&exposition, "driftwatch_pull_label_names_total", &[("outcome", "dropped")]).map(|v| v >= 1.0),
+        Some(true)
+    );
+}
+
+#[test]
+fn the_exposition_check_refuses_what_breaks_a_scrape() {
+    for bad in [
+        "a{service.name=\"x\"} 1\n# EOF\n",
+        "a{b=\"x\"} 1\nc{b=\"unterminated} 1\n# EOF\n",
+        "a{b=\"1\",b=\"2\"} 1\n# EOF\n",
+    ] {
+        assert!(std::panic::catch_unwind(|| assert_valid_exposition(bad)).is_err(), "{bad:?} passed");
+    }
+    assert_valid_exposition("a_total{b=\"x\\\"y\\\\\"} 1.5\n# EOF\n");
+}
