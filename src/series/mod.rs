@@ -134,9 +134,11 @@ impl SeriesSource {
         vec![("model_name".into(), model.into()), ("series".into(), series.into())]
     }
 
-    /// Checks that `names` may be pushed (allow-list, series cap) without changing anything.
+    /// Checks that `names` may be pushed (allow-list, series cap) and reserves the new ones, under
+    /// one lock: concurrent requests cannot each pass the cap and then together exceed it. Refused,
+    /// nothing is reserved.
     pub(crate) fn admit<'a>(&self, names: impl Iterator<Item = (&'a str, SeriesLabels)>) -> Result<(), PushError> {
-        let series = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
         let mut new = HashSet::new();
         for (name, labels) in names {
             if !self.allow.is_empty() && !self.allow.contains(name) {
@@ -149,11 +151,23 @@ impl SeriesSource {
         if series.len() + new.len() > self.max_series {
             return Err(PushError::TooManySeries { max: self.max_series });
         }
+        for labels in new {
+            let entry = self.new_entry(&labels);
+            series.insert(labels, entry);
+        }
         Ok(())
     }
 
-    /// Scores and adds `points` (timestamp, value) to one series, creating it (call
-    /// [`admit`](Self::admit) first for the cap), then publishes its gauges and queues a refit
+    fn new_entry(&self, labels: &SeriesLabels) -> Entry {
+        // Inline refits follow replay exactly (no phase); pooled ones are staggered.
+        let phase = if self.refits.is_inline() { 0 } else { phase(labels) };
+        // Visible from its first point: warming up, not absent.
+        self.metrics.anomaly_ready.get_or_create(labels).set(0.0);
+        Entry { detector: SeriesDetector::new(&self.settings, phase), last: None, recent: VecDeque::new() }
+    }
+
+    /// Scores and adds `points` (timestamp, value) to one series (reserved by
+    /// [`admit`](Self::admit), which holds the cap), then publishes its gauges and queues a refit
     /// if one is due.
     ///
     /// Each point is scored, then a due refit is taken, exactly as `replay` does; with an inline
@@ -164,13 +178,7 @@ impl SeriesSource {
         let mut anomalous = 0;
         {
             let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
-            let entry = series.entry(labels.clone()).or_insert_with(|| {
-                // Inline refits follow replay exactly (no phase); pooled ones are staggered.
-                let phase = if self.refits.is_inline() { 0 } else { phase(labels) };
-                // Visible from its first point: warming up, not absent.
-                self.metrics.anomaly_ready.get_or_create(labels).set(0.0);
-                Entry { detector: SeriesDetector::new(&self.settings, phase), last: None, recent: VecDeque::new() }
-            });
+            let entry = series.entry(labels.clone()).or_insert_with(|| self.new_entry(labels));
             for &(t, v) in points {
                 match entry.detector.push(&self.settings, t, v) {
                     Outcome::Scored(o) => {

@@ -403,3 +403,31 @@ fn the_exposition_check_refuses_what_breaks_a_scrape() {
     }
     assert_valid_exposition("a_total{b=\"x\\\"y\\\\\"} 1.5\n# EOF\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_pushes_of_new_series_never_exceed_max_series() {
+    let config =
+        "[[model]]\nname = \"churn\"\nreference = \"reference.csv\"\nwindow = 50\n\n[model.anomaly]\nmax_series = 3\n";
+    let (_dir, state) = crate::support::server::setup(config);
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let state = state.clone();
+            // A full window of features with each: scoring it runs between the series' admission and
+            // its first point, the gap a non-atomic cap loses in.
+            let mut body = json_body(&format!("s{i}"), &series(3, None));
+            body["features"] = json!({"x": (0..50).map(|j| f64::from(j) / 5.0).collect::<Vec<_>>()});
+            tokio::spawn(async move { post_json(&state, &body).await.0 })
+        })
+        .collect();
+    let mut accepted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::OK => accepted += 1,
+            s => assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY),
+        }
+    }
+    let m = metrics(&state).await;
+    let exported = m.lines().filter(|l| l.starts_with("anomaly_ready{")).count();
+    assert_eq!((accepted, exported), (3, 3), "{m}");
+    assert_eq!(sample(&m, "driftwatch_anomaly_series_rejected_total", &[]), Some(61.0));
+}
