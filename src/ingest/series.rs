@@ -131,7 +131,9 @@ pub(crate) fn from_rows(
                     .and_then(|s| s.trim_end_matches(']').parse().ok())
                     .unwrap_or(0);
                 let row = rows.get(k).copied().unwrap_or(0);
-                ApiError::Invalid { status, reason, field: Some(format!("{}.timestamp", at(row))), message }
+                // The column the error is about, named as the long-form table names it.
+                let column = if field.as_deref().is_some_and(|f| f.contains("values")) { "value" } else { "timestamp" };
+                ApiError::Invalid { status, reason, field: Some(format!("{}.{column}", at(row))), message }
             }
             other => other,
         })?;
@@ -149,6 +151,16 @@ mod tests {
             ApiError::Invalid { field, .. } => field.unwrap_or_default(),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_long_form_row_with_an_infinite_value_is_named_by_its_value_field() {
+        let rows = vec![("a".to_owned(), Some(1.0), Some(1.0)), ("a".to_owned(), Some(2.0), Some(f64::INFINITY))];
+        let e = from_rows(rows.into_iter(), |i| format!("rows[{i}]")).unwrap_err();
+        assert_eq!(field(e), "rows[1].value");
+        let rows = vec![("a".to_owned(), Some(2.0), Some(1.0)), ("a".to_owned(), Some(1.0), Some(1.0))];
+        let e = from_rows(rows.into_iter(), |i| format!("rows[{i}]")).unwrap_err();
+        assert_eq!(field(e), "rows[1].timestamp");
     }
 
     #[test]
