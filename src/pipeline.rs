@@ -164,7 +164,10 @@ impl Pipeline {
         let mut latest = None;
         for (reference, window) in appended.windows {
             // Before scoring, which filters the columns in place.
-            let profiles: Vec<_> = window.columns.iter().zip(&reference.features).map(|(c, r)| profile(c, r)).collect();
+            let profiles: Vec<_> = (window.columns.iter().zip(&window.missing))
+                .zip(&reference.features)
+                .map(|((c, &missing), r)| profile(c, missing, r))
+                .collect();
             let report = score_window(&model.spec, &reference, window);
             model.keep_profiles(report.seq, profiles);
             tracing::debug!(model = name, seq = report.seq, share = report.drift_share, "window scored");

@@ -39,17 +39,18 @@ fn share(part: usize, whole: usize) -> f64 {
     if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
 }
 
-/// The profile of one window column (before scoring filters it).
-pub(crate) fn profile(column: &WindowColumn, fref: &FeatureReference) -> FeatureProfile {
+/// The profile of one window column (before scoring filters it); `missing` is the count the window
+/// already keeps, so a column without missing values is not scanned for them again.
+pub(crate) fn profile(column: &WindowColumn, missing: usize, fref: &FeatureReference) -> FeatureProfile {
     match (column, fref) {
-        (WindowColumn::Numeric(v), FeatureReference::Numeric(r)) => numeric(v, r),
+        (WindowColumn::Numeric(v), FeatureReference::Numeric(r)) => numeric(v, missing, r),
         (WindowColumn::Categorical(c), FeatureReference::Categorical(r)) => categorical(c, r),
         _ => unreachable!("window columns are built from the reference's kinds"),
     }
 }
 
-fn numeric(values: &[f64], r: &NumericReference) -> FeatureProfile {
-    let present: std::borrow::Cow<'_, [f64]> = if values.iter().any(|v| v.is_nan()) {
+fn numeric(values: &[f64], missing: usize, r: &NumericReference) -> FeatureProfile {
+    let present: std::borrow::Cow<'_, [f64]> = if missing > 0 {
         values.iter().copied().filter(|v| !v.is_nan()).collect::<Vec<_>>().into()
     } else {
         values.into()
@@ -117,7 +118,7 @@ mod tests {
     fn numeric_profile_counts_the_psi_bins_missing_and_outside_values() {
         let r = NumericReference::fit((0..100).map(f64::from).collect(), 4).unwrap();
         let window = [-5.0, 10.0, 30.0, 60.0, 99.0, 150.0, f64::NAN];
-        let p = profile(&WindowColumn::Numeric(window.to_vec()), &FeatureReference::Numeric(r.clone()));
+        let p = profile(&WindowColumn::Numeric(window.to_vec()), 1, &FeatureReference::Numeric(r.clone()));
         assert_eq!(p.window_counts, psi::bin_counts(&window[..6], &r.edges));
         assert_eq!(p.window_counts.iter().sum::<u64>(), 6);
         assert_eq!(p.reference_counts, r.counts);
@@ -131,7 +132,7 @@ mod tests {
     fn categorical_profile_has_an_unseen_bin_that_counts_as_outside() {
         let r = CategoricalReference::fit(["a", "b", "b"]).unwrap();
         let codes = vec![r.code("a"), r.code("b"), r.code("z"), r.code("y"), MISSING_CODE];
-        let p = profile(&WindowColumn::Categorical(codes), &FeatureReference::Categorical(r));
+        let p = profile(&WindowColumn::Categorical(codes), 1, &FeatureReference::Categorical(r));
         assert_eq!(p.bins, ["a", "b", "(unseen)"]);
         assert_eq!(p.reference_counts, [1, 2, 0]);
         assert_eq!(p.window_counts, [1, 1, 2]);

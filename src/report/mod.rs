@@ -18,6 +18,7 @@ pub(crate) use charts::ChartError;
 use crate::clock::unix_now;
 use crate::monitor::model::ModelState;
 use crate::monitor::profile::FeatureProfile;
+use crate::monitor::reference::ModelSpec;
 use crate::monitor::report::WindowReport;
 use crate::series::SeriesSource;
 
@@ -45,6 +46,23 @@ pub(crate) struct Report {
 }
 
 impl Report {
+    /// The page of `spec` before anything is compared: what the model says, nothing scored yet.
+    pub(crate) fn of(spec: &ModelSpec, reference_rows: usize) -> Report {
+        Report {
+            model: spec.config.name.clone(),
+            version: spec.config.version.clone(),
+            subject: String::new(),
+            generated_at: unix_now(),
+            reference_rows,
+            drift_share_threshold: spec.config.rule.drift_share,
+            features: spec.features.iter().map(|f| (f.name.clone(), f.kind)).collect(),
+            window: None,
+            profiles: None,
+            series: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
     /// The page for a running model: its newest window against the reference, with its pushed
     /// series.
     pub(crate) fn live(model: &ModelState, series: Option<&SeriesSource>) -> Report {
@@ -87,19 +105,7 @@ impl Report {
             Some(w) => format!("window {} ({} samples) of the running sidecar against its reference", w.seq, w.samples),
             None => "the running sidecar".to_owned(),
         };
-        Report {
-            model: model.name().to_owned(),
-            version: model.spec.config.version.clone(),
-            subject,
-            generated_at: unix_now(),
-            reference_rows,
-            drift_share_threshold: model.spec.config.rule.drift_share,
-            features: model.spec.features.iter().map(|f| (f.name.clone(), f.kind)).collect(),
-            window,
-            profiles,
-            series,
-            notes,
-        }
+        Report { subject, window, profiles, series, notes, ..Report::of(&model.spec, reference_rows) }
     }
 
     /// The HTML page.

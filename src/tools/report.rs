@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::clock::unix_now;
 use crate::config::{ModelConfig, ReferenceSource, Sources};
 use crate::monitor::profile::profile;
 use crate::monitor::reference::{self, ModelSpec, Reference};
@@ -98,7 +97,7 @@ fn score_file(spec: &ModelSpec, reference: &Reference, current: &ReferenceSource
         window.extend_from(&values, 0..n, fref);
         drop(values);
         let missing = window.missing_in(0..n);
-        profiles.push(profile(&window, fref));
+        profiles.push(profile(&window, missing, fref));
         scored.push(score_column(window, missing, feature, fref, eps));
         bar.inc(1);
     }
@@ -110,19 +109,7 @@ fn score_file(spec: &ModelSpec, reference: &Reference, current: &ReferenceSource
     let mut window = decide(spec, scored);
     window.seq = 1;
     window.samples = rows;
-    let report = Report {
-        model: spec.config.name.clone(),
-        version: spec.config.version.clone(),
-        subject: String::new(),
-        generated_at: unix_now(),
-        reference_rows: reference.samples,
-        drift_share_threshold: spec.config.rule.drift_share,
-        features: spec.features.iter().map(|f| (f.name.clone(), f.kind)).collect(),
-        window: Some(window),
-        profiles: Some(profiles),
-        series: Vec::new(),
-        notes: Vec::new(),
-    };
+    let report = Report { window: Some(window), profiles: Some(profiles), ..Report::of(spec, reference.samples) };
     Ok((report, rows))
 }
 

@@ -106,12 +106,17 @@ fn write_files(dir: &Path) -> DataFrame {
     current
 }
 
-/// The current rows as one JSON /ingest body (exact floats, nulls for missing).
-fn ingest_body(current: &DataFrame) -> Value {
-    let x: Vec<Option<f64>> = current.column("x").unwrap().f64().unwrap().iter().collect();
-    let y: Vec<Option<f64>> = current.column("y").unwrap().f64().unwrap().iter().collect();
-    let plan: Vec<Option<&str>> = current.column("plan").unwrap().str().unwrap().iter().collect();
-    json!({"model": "m", "features": {"x": x, "y": y, "plan": plan}})
+/// Every column of `frame` as one JSON /ingest body for `model` (exact floats, nulls for missing).
+pub(crate) fn frame_body(model: &str, frame: &DataFrame) -> Value {
+    let mut columns = serde_json::Map::new();
+    for c in frame.columns() {
+        let values: Vec<Value> = match c.dtype() {
+            DataType::String => c.str().unwrap().iter().map(|v| json!(v)).collect(),
+            _ => c.cast(&DataType::Float64).unwrap().f64().unwrap().iter().map(|v| json!(v)).collect(),
+        };
+        columns.insert(c.name().to_string(), Value::Array(values));
+    }
+    json!({"model": model, "features": columns})
 }
 
 async fn sidecar_model(state: &std::sync::Arc<driftwatch::server::AppState>) -> Value {
@@ -142,7 +147,7 @@ async fn the_offline_and_live_reports_show_exactly_the_scores_the_sidecar_export
     let offline = std::fs::read_to_string(&out).unwrap();
 
     let state = state_with(CONFIG, dir.path());
-    let (status, body) = post_json(&state, &ingest_body(&current)).await;
+    let (status, body) = post_json(&state, &frame_body("m", &current)).await;
     assert_eq!((status, body["windows_scored"].as_u64()), (StatusCode::OK, Some(1)), "{body}");
     let expected = api_scores(&sidecar_model(&state).await);
     // 4 + 2 + 3 methods, with p-values for ks, ks and chi2.

@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use polars::prelude::*;
-use serde_json::{Value, json};
 
-use super::report::{api_scores, page_scores};
+use super::report::{api_scores, frame_body, page_scores};
 use crate::support::server::{call, post_json, state_with};
 
 const BIN: &str = env!("CARGO_BIN_EXE_driftwatch");
@@ -82,16 +81,7 @@ async fn the_demo_report_renders_in_chromium_without_console_messages_with_every
         .unwrap()
         .finish()
         .unwrap();
-    let mut columns = serde_json::Map::new();
-    for f in features {
-        let c = current.column(f).unwrap();
-        let values: Vec<Value> = match c.dtype() {
-            DataType::String => c.str().unwrap().iter().map(|v| json!(v)).collect(),
-            _ => c.cast(&DataType::Float64).unwrap().f64().unwrap().iter().map(|v| json!(v)).collect(),
-        };
-        columns.insert(f.into(), Value::Array(values));
-    }
-    let (_, body) = post_json(&state, &json!({"model": "demo-churn", "features": columns})).await;
+    let (_, body) = post_json(&state, &frame_body("demo-churn", &current)).await;
     assert_eq!(body["windows_scored"], 1, "{body}");
     let (_, model) = call(&state, "GET", "/v1/models/demo-churn", None, Vec::new()).await;
     let expected = api_scores(&serde_json::from_str(&model).unwrap());
