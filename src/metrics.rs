@@ -142,6 +142,7 @@ pub(crate) struct Metrics {
     /// Label names of pulled series renamed or dropped to keep the exposition valid (outcome =
     /// renamed or dropped).
     pub(crate) pull_label_names: Family<PullLabels, Counter>,
+    pub(crate) pull_points_dropped: Family<PullLabels, Counter>,
 }
 
 fn scoring_histogram() -> Histogram {
@@ -199,6 +200,7 @@ impl Metrics {
             anomaly_refits_pending: Gauge::default(),
             pull_requests: Family::default(),
             pull_label_names: Family::default(),
+            pull_points_dropped: Family::default(),
         };
         r.register(
             "data_drift_score",
@@ -360,6 +362,11 @@ impl Metrics {
             "driftwatch_pull_label_names",
             "Label names of pulled series rewritten to be valid here (renamed) or dropped (reserved, empty or clashing), by query",
             m.pull_label_names.clone(),
+        );
+        r.register(
+            "driftwatch_pull_points_dropped",
+            "Pulled points not scored, by query and reason (bad_timestamp: out of range or not after the previous point)",
+            m.pull_points_dropped.clone(),
         );
         Metrics { registry: Arc::new(r), ..m }
     }

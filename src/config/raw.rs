@@ -189,6 +189,7 @@ pub(crate) struct RawSeriesSource {
     pub(crate) query: Option<String>,
     pub(crate) interval_seconds: Option<f64>,
     pub(crate) timeout_seconds: Option<f64>,
+    pub(crate) max_response_bytes: Option<u64>,
     pub(crate) outlier_sensitivity: Option<f64>,
     pub(crate) bearer_token_env: Option<String>,
     pub(crate) bearer_token_file: Option<String>,

@@ -25,6 +25,7 @@ const MAX_SERIES: Bound<u64> = Bound::between(1, 100_000);
 const PULL_STEP_SECONDS: Bound<f64> = Bound::between(1.0, 86_400.0);
 const PULL_INTERVAL_SECONDS: Bound<f64> = Bound::between(1.0, 86_400.0);
 const PULL_TIMEOUT_SECONDS: Bound<f64> = Bound::between(0.1, 600.0);
+const PULL_MAX_RESPONSE_BYTES: Bound<u64> = Bound::between(1 << 10, 1 << 30);
 const OUTLIER_SENSITIVITY: Bound<f64> = Bound::strictly_between(0.0, 1.0);
 
 /// Pushed series of one model.
@@ -52,6 +53,9 @@ pub struct PullConfig {
     pub step_seconds: f64,
     pub interval_seconds: f64,
     pub timeout_seconds: f64,
+    /// A query_range answer longer than this is refused unread past the limit: a pull costs at
+    /// most about twice this in memory whatever the query returns.
+    pub max_response_bytes: usize,
     pub max_series: usize,
     pub outlier_sensitivity: f64,
     #[serde(skip)]
@@ -115,6 +119,7 @@ pub(crate) fn validate_anomaly(raw: Option<RawSeriesSource>, at: &mut Scope<'_>)
         ("query", r.query.is_some()),
         ("interval_seconds", r.interval_seconds.is_some()),
         ("timeout_seconds", r.timeout_seconds.is_some()),
+        ("max_response_bytes", r.max_response_bytes.is_some()),
         ("outlier_sensitivity", r.outlier_sensitivity.is_some()),
         ("bearer_token_env", r.bearer_token_env.is_some()),
         ("bearer_token_file", r.bearer_token_file.is_some()),
@@ -160,6 +165,8 @@ pub(crate) fn validate_pull(r: RawSeriesSource, base: &Base, at: &mut Scope<'_>)
     let interval_seconds =
         r.interval_seconds.or(step_seconds).and_then(|v| at.bounded("interval_seconds", v, PULL_INTERVAL_SECONDS));
     let timeout_seconds = at.bounded("timeout_seconds", r.timeout_seconds.unwrap_or(10.0), PULL_TIMEOUT_SECONDS);
+    let max_response_bytes =
+        at.bounded("max_response_bytes", r.max_response_bytes.unwrap_or(64 << 20), PULL_MAX_RESPONSE_BYTES);
     let outlier_sensitivity =
         at.bounded("outlier_sensitivity", r.outlier_sensitivity.unwrap_or(0.9), OUTLIER_SENSITIVITY);
     let max_series = at.bounded("max_series", r.max_series.unwrap_or(1000), MAX_SERIES);
@@ -180,6 +187,7 @@ pub(crate) fn validate_pull(r: RawSeriesSource, base: &Base, at: &mut Scope<'_>)
         step_seconds,
         interval_seconds: interval_seconds?,
         timeout_seconds: timeout_seconds?,
+        max_response_bytes: max_response_bytes? as usize,
         max_series: max_series? as usize,
         outlier_sensitivity: outlier_sensitivity?,
         bearer_token,

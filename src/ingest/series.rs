@@ -21,8 +21,9 @@ pub(crate) struct SeriesBatch {
     pub(crate) series: Vec<(String, Vec<(f64, f64)>)>,
 }
 
-/// Later than 5138 AD in seconds: almost surely milliseconds.
-const MAX_SECONDS: f64 = 1e11;
+/// Later than 5138 AD in seconds: almost surely milliseconds. The detector's own bound, so what is
+/// accepted here always has a place on its grid.
+const MAX_SECONDS: f64 = driftwatch_stats::anomaly::MAX_TIMESTAMP;
 
 fn invalid(field: &str, msg: String) -> ApiError {
     ApiError::unprocessable("invalid_series", Some(field), msg)

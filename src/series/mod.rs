@@ -79,11 +79,14 @@ pub(crate) enum PushError {
     TooManySeries { max: usize },
 }
 
-/// Points scored and points ignored as late (at or before the series' newest point).
+/// Points scored, points ignored as late (at or before the series' newest point), and points whose
+/// timestamp no grid can hold (pushed points are refused before they get here; pulled ones are
+/// counted).
 #[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize)]
 pub(crate) struct PushSummary {
     pub(crate) scored: usize,
     pub(crate) late: usize,
+    pub(crate) out_of_range: usize,
 }
 
 pub(crate) struct SeriesSource {
@@ -194,6 +197,7 @@ impl SeriesSource {
                     }
                     Outcome::Warming => summary.scored += 1,
                     Outcome::Late => summary.late += 1,
+                    Outcome::OutOfRange => summary.out_of_range += 1,
                 }
                 if let Some(job) = entry.detector.take_fit_job(&self.settings) {
                     if self.refits.is_inline() {

@@ -392,6 +392,58 @@ async fn hostile_label_names_from_a_pulled_prometheus_never_break_the_exposition
     );
 }
 
+#[tokio::test]
+async fn absurd_pulled_timestamps_and_an_oversized_answer_are_counted_and_polling_goes_on() {
+    use axum::routing::get;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let end = (now / 60.0).floor() * 60.0;
+    let good: Vec<Value> = (0..40).map(|i| json!([end - 60.0 * (39 - i) as f64, format!("{}", 1 + i % 3)])).collect();
+    // A hair apart, then past anything a grid of one-minute steps holds: this spun a core forever
+    // with the series lock held.
+    let mut absurd: Vec<Value> = (0..10).map(|i| json!([i as f64 * 1e-12, "1"])).collect();
+    absurd.extend([json!([1e300, "1"]), json!([-5.0, "1"]), json!([end, "1"]), json!([end - 60.0, "1"])]);
+    let answer = json!({"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {"job": "good"}, "values": good},
+        {"metric": {"job": "absurd"}, "values": absurd},
+    ]}});
+    let huge = json!({"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {"job": "huge"}, "values": (0..2000).map(|i| json!([end - i as f64, "1"])).collect::<Vec<_>>()},
+    ]}});
+    let fake = axum::Router::new()
+        .route("/api/v1/query_range", get(move || std::future::ready(axum::Json(answer.clone()))))
+        .route("/huge/api/v1/query_range", get(move || std::future::ready(axum::Json(huge.clone()))));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, fake).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[[pull]]\nname = \"odd\"\nurl = \"http://{addr}\"\nquery = \"up\"\nstep_seconds = 60\ninterval_seconds = 1\n\n\
+         [[pull]]\nname = \"big\"\nurl = \"http://{addr}/huge\"\nquery = \"up\"\nstep_seconds = 60\n\
+         interval_seconds = 1\nmax_response_bytes = 4096\n"
+    );
+    let state = crate::support::server::state_with(&config, dir.path());
+    state.start_background();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let polls = |m: &str, query: &str, outcome: &str| {
+        sample(m, "driftwatch_pull_requests_total", &[("query", query), ("outcome", outcome)]).unwrap_or(0.0)
+    };
+    let exposition = loop {
+        let m = metrics(&state).await;
+        if polls(&m, "odd", "ok") >= 3.0 && polls(&m, "big", "error") >= 3.0 {
+            break m;
+        }
+        assert!(std::time::Instant::now() < deadline, "polling stopped:\n{m}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    // Per poll: the 1e300, the -5 and the point before its predecessor (the first poll keeps the
+    // hair-apart ones, later polls see them as late).
+    let dropped = sample(&exposition, "driftwatch_pull_points_dropped_total", &[("query", "odd")]).unwrap();
+    assert!(dropped >= 9.0 && dropped % 3.0 == 0.0, "{dropped}");
+    assert!(exposition.contains("anomaly_ready{query=\"odd\",job=\"good\"}"), "{exposition}");
+    assert!(!exposition.contains("job=\"huge\""), "{exposition}");
+}
+
 #[test]
 fn the_exposition_check_refuses_what_breaks_a_scrape() {
     for bad in [

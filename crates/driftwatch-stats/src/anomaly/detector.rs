@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::fallback::{self, Band};
 use super::period;
 use super::seasonal::{self, FitError, SeasonalFit};
-use super::{DetectorSettings, Direction};
+use super::{DetectorSettings, Direction, MAX_TIMESTAMP, MIN_STEP};
 
 /// Points used to infer the step when it is not configured.
 const STEP_PROBE: usize = 8;
@@ -54,6 +54,8 @@ pub enum Outcome {
     Warming,
     /// At or before the last point of the series: a retried batch, ignored.
     Late,
+    /// A timestamp outside `0..=MAX_TIMESTAMP`, which no grid index can hold; ignored.
+    OutOfRange,
 }
 
 /// The inputs of a refit, taken from the detector so the fit can run elsewhere.
@@ -145,6 +147,9 @@ impl SeriesDetector {
     }
 
     fn set_step(&mut self, settings: &DetectorSettings, step: f64) {
+        // With timestamps in 0..=MAX_TIMESTAMP this keeps every grid index below 2^53, where f64
+        // and u64 agree exactly: the gap arithmetic below never wraps or saturates.
+        let step = step.max(MIN_STEP);
         self.step = Some(step);
         self.periods = settings.periods_for(step);
     }
@@ -184,6 +189,9 @@ impl SeriesDetector {
 
     /// Scores `value` at `timestamp` (seconds) against the points before it, then adds it.
     pub fn push(&mut self, settings: &DetectorSettings, timestamp: f64, value: f64) -> Outcome {
+        if !(0.0..=MAX_TIMESTAMP).contains(&timestamp) {
+            return Outcome::OutOfRange;
+        }
         if self.last_timestamp.is_some_and(|t| timestamp <= t) {
             return Outcome::Late;
         }
@@ -197,30 +205,28 @@ impl SeriesDetector {
             }
             return scored;
         };
-        let index = ((timestamp - self.origin) / step).round();
-        let last = self.last_index();
-        let outcome = match last {
+        // In 0..2^53 (see set_step), so `as u64` is exact.
+        let index = ((timestamp - self.origin) / step).round().max(0.0) as u64;
+        let outcome = match self.last_index() {
             // A second point in the same slot (jittery scrapes): score it, keep the newer value.
-            Some(l) if index <= l as f64 => {
+            Some(l) if index <= l => {
                 let outcome = self.score(settings, l, timestamp, value);
                 if let Some(slot) = self.history.back_mut() {
                     *slot = value;
                 }
                 return outcome;
             }
-            Some(l) if index - (l as f64) > self.capacity(settings) as f64 => {
+            Some(l) if index - l > self.capacity(settings) as u64 => {
                 // A gap longer than the history: what was learnt no longer describes the series.
-                self.restart(index as u64);
-                self.score(settings, index as u64, timestamp, value)
+                self.restart(index);
+                self.score(settings, index, timestamp, value)
             }
             Some(l) => {
-                for _ in l + 1..index as u64 {
-                    self.append(settings, f64::NAN);
-                }
-                self.score(settings, index as u64, timestamp, value)
+                self.fill_gap(settings, (index - l - 1) as usize);
+                self.score(settings, index, timestamp, value)
             }
             None => {
-                self.first = index.max(0.0) as u64;
+                self.first = index;
                 self.score(settings, self.first, timestamp, value)
             }
         };
@@ -249,6 +255,17 @@ impl SeriesDetector {
             // Re-placing already-scored points: their outcome was reported when they arrived.
             let _ = self.push(settings, t, v);
         }
+    }
+
+    /// `slots` missing points (fewer than the capacity, see `push`), added at once: a hostile
+    /// series of far-apart points costs a copy per point, not a loop per missing slot.
+    fn fill_gap(&mut self, settings: &DetectorSettings, slots: usize) {
+        self.history.extend(std::iter::repeat_n(f64::NAN, slots));
+        let cap = self.capacity(settings);
+        let excess = self.history.len().saturating_sub(cap);
+        self.history.drain(..excess);
+        self.first += excess as u64;
+        self.since_fit += slots;
     }
 
     fn append(&mut self, settings: &DetectorSettings, value: f64) {
@@ -543,6 +560,48 @@ mod tests {
         }
         assert_eq!(d.step(), Some(300.0));
         assert_eq!(d.last_index(), Some(STEP_PROBE as u64));
+    }
+
+    #[test]
+    fn timestamps_a_hair_apart_then_far_apart_keep_grid_indices_exact_and_finish() {
+        // Inferred from sub-nanosecond spacing, the step would put the next points past 2^64 grid
+        // slots; the gap fill then wrapped and spun forever.
+        let s = DetectorSettings { step_seconds: None, ..settings() };
+        let mut d = SeriesDetector::new(&s, 0);
+        for i in 0..=STEP_PROBE {
+            d.push(&s, i as f64 * 1e-12, 1.0);
+        }
+        assert_eq!(d.step(), Some(MIN_STEP));
+        for t in [5e10, 9e10, 9e10 + 0.5, MAX_TIMESTAMP] {
+            assert!(matches!(d.push(&s, t, 1.0), Outcome::Scored(_) | Outcome::Warming));
+            assert_eq!(d.last_index(), Some((t / MIN_STEP).round() as u64));
+        }
+        assert!(d.tail(usize::MAX).count() <= d.capacity(&s));
+    }
+
+    #[test]
+    fn a_timestamp_no_grid_can_hold_is_refused_and_changes_nothing() {
+        let s = settings();
+        let mut d = SeriesDetector::new(&s, 0);
+        d.push(&s, 3600.0, 1.0);
+        let before = d.clone();
+        for t in [-1.0, MAX_TIMESTAMP * 2.0, f64::INFINITY, f64::NAN, 1e300] {
+            assert_eq!(d.push(&s, t, 1.0), Outcome::OutOfRange, "{t}");
+        }
+        assert_eq!(d, before);
+    }
+
+    #[test]
+    fn a_gap_just_shorter_than_the_history_is_filled_at_once_and_keeps_the_history_bounded() {
+        let s = settings();
+        let mut d = SeriesDetector::new(&s, 0);
+        let cap = d.capacity(&s) as u64;
+        d.push(&s, 0.0, 1.0);
+        d.push(&s, cap as f64 * 3600.0, 2.0);
+        assert_eq!(d.last_index(), Some(cap));
+        assert_eq!(d.tail(usize::MAX).count() as u64, cap);
+        assert_eq!(d.tail(1).next(), Some(2.0));
+        assert!(d.tail(usize::MAX).take(cap as usize - 1).all(f64::is_nan));
     }
 
     #[test]

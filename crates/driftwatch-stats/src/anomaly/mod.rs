@@ -113,6 +113,12 @@ impl Default for DetectorSettings {
     }
 }
 
+/// The largest timestamp a series takes, in Unix seconds (year 5138): larger ones are almost surely
+/// milliseconds, and with [`MIN_STEP`] it bounds every grid index below 2^53.
+pub const MAX_TIMESTAMP: f64 = 1e11;
+/// The smallest sampling step, configured or inferred, in seconds.
+pub const MIN_STEP: f64 = 1e-3;
+
 pub const DAY_SECONDS: f64 = 86_400.0;
 pub const WEEK_SECONDS: f64 = 604_800.0;
 

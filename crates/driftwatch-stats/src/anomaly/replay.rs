@@ -14,7 +14,7 @@ pub fn score_points(settings: &DetectorSettings, points: &[(f64, f64)], mut prog
     for (i, &(timestamp, value)) in points.iter().enumerate() {
         let score = match detector.push(settings, timestamp, value) {
             Outcome::Scored(o) => o.score,
-            Outcome::Warming | Outcome::Late => 0.0,
+            Outcome::Warming | Outcome::Late | Outcome::OutOfRange => 0.0,
         };
         scores.push(score);
         if let Some(job) = detector.take_fit_job(settings) {
