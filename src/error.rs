@@ -18,6 +18,11 @@ pub enum ApiError {
     /// Every request slot is taken: come back after `retry_after` seconds.
     #[error("the sidecar is at its limit of concurrent requests: retry later")]
     Overloaded { retry_after: u64 },
+    /// Bodies in flight already hold `server.max_decode_bytes`: come back after `retry_after` seconds.
+    #[error(
+        "the bodies being read and decoded hold the sidecar's memory budget (server.max_decode_bytes): retry later"
+    )]
+    MemoryBudget { retry_after: u64 },
     #[error("internal error")]
     Internal(String),
 }
@@ -66,7 +71,7 @@ impl ApiError {
         match self {
             ApiError::Invalid { status, .. } => *status,
             ApiError::UnknownModel(_) => StatusCode::NOT_FOUND,
-            ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Overloaded { .. } | ApiError::MemoryBudget { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -76,6 +81,7 @@ impl ApiError {
             ApiError::Invalid { reason, .. } => reason,
             ApiError::UnknownModel(_) => "unknown_model",
             ApiError::Overloaded { .. } => "overloaded",
+            ApiError::MemoryBudget { .. } => "memory_budget",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -84,7 +90,7 @@ impl ApiError {
         match self {
             ApiError::Invalid { field, .. } => field.as_deref(),
             ApiError::UnknownModel(_) => Some("model"),
-            ApiError::Overloaded { .. } | ApiError::Internal(_) => None,
+            ApiError::Overloaded { .. } | ApiError::MemoryBudget { .. } | ApiError::Internal(_) => None,
         }
     }
 }
@@ -96,7 +102,7 @@ impl IntoResponse for ApiError {
         }
         let body = json!({ "error": self.to_string(), "field": self.field(), "reason": self.reason() });
         let mut response = (self.status(), Json(body)).into_response();
-        if let ApiError::Overloaded { retry_after } = self {
+        if let ApiError::Overloaded { retry_after } | ApiError::MemoryBudget { retry_after } = self {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after.into());
         }
         response

@@ -123,6 +123,9 @@ pub(crate) struct Metrics {
     pub(crate) snapshot_written: FloatGauge,
     pub(crate) snapshot_failures: Counter,
     pub(crate) in_flight: Gauge,
+    pub(crate) connections_open: Gauge,
+    pub(crate) connections_closed: Family<OutcomeLabels, Counter>,
+    pub(crate) decode_bytes: Gauge,
     pub(crate) anomaly_score: Family<SeriesLabels, FloatGauge>,
     pub(crate) anomaly: Family<SeriesLabels, FloatGauge>,
     pub(crate) anomaly_value: Family<SeriesLabels, FloatGauge>,
@@ -183,6 +186,9 @@ impl Metrics {
             snapshot_written: FloatGauge::default(),
             snapshot_failures: Counter::default(),
             in_flight: Gauge::default(),
+            connections_open: Gauge::default(),
+            connections_closed: Family::default(),
+            decode_bytes: Gauge::default(),
             anomaly_score: Family::default(),
             anomaly: Family::default(),
             anomaly_value: Family::default(),
@@ -301,6 +307,21 @@ impl Metrics {
             "driftwatch_requests_in_flight",
             "Requests to /ingest and /alertmanager being processed (at most server.max_concurrent_requests)",
             m.in_flight.clone(),
+        );
+        r.register(
+            "driftwatch_connections_open",
+            "Open HTTP connections (at most server.max_connections per listener)",
+            m.connections_open.clone(),
+        );
+        r.register(
+            "driftwatch_connections_closed",
+            "Connections the server closed: evicted (idle longest at max_connections) or header_timeout (no whole request head within server.header_read_timeout_seconds)",
+            m.connections_closed.clone(),
+        );
+        r.register(
+            "driftwatch_decode_bytes_reserved",
+            "Memory reserved by request bodies being read and decoded (at most server.max_decode_bytes)",
+            m.decode_bytes.clone(),
         );
         r.register(
             "anomaly_score",

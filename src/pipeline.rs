@@ -145,9 +145,33 @@ impl Pipeline {
     }
 
     fn ingest_features(&self, model: &Arc<ModelState>, batch: &Batch) -> Result<IngestResponse, ApiError> {
-        let appended = model.append(batch).map_err(|e| ApiError::Internal(e.to_string()))?;
         let metrics = &self.metrics;
         let name = model.name();
+        // Each window is scored as it fills and dropped: memory holds one window, however many a
+        // batch fills. Retrain decisions (disk I/O) wait until the model's lock is released.
+        let mut published = Vec::new();
+        let mut latest = None;
+        let appended = model
+            .append(batch, |reference, window| {
+                // Before scoring, which filters the columns in place.
+                let profiles: Vec<_> = (window.columns.iter().zip(&window.missing))
+                    .zip(&reference.features)
+                    .map(|((c, &missing), r)| profile(c, missing, r))
+                    .collect();
+                let report = score_window(&model.spec, reference, window);
+                model.keep_profiles(report.seq, profiles);
+                tracing::debug!(model = name, seq = report.seq, share = report.drift_share, "window scored");
+                if model.publish(metrics, report.clone()) {
+                    published.push(report.clone());
+                }
+                latest = Some(report);
+            })
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if let Some(retrain) = &self.retrain {
+            for report in &published {
+                retrain.on_window(name, report, unix_now());
+            }
+        }
         let ml = Metrics::model(name);
         metrics.samples.get_or_create(&ml).inc_by(batch.rows as u64);
         for (feature, &m) in model.spec.features.iter().zip(&batch.missing) {
@@ -160,24 +184,7 @@ impl Pipeline {
         }
         metrics.window_samples.get_or_create(&ml).set(appended.window_samples as i64);
         metrics.reference_samples.get_or_create(&ml).set(appended.reference_samples as i64);
-        let windows_scored = appended.windows.len();
-        let mut latest = None;
-        for (reference, window) in appended.windows {
-            // Before scoring, which filters the columns in place.
-            let profiles: Vec<_> = (window.columns.iter().zip(&window.missing))
-                .zip(&reference.features)
-                .map(|((c, &missing), r)| profile(c, missing, r))
-                .collect();
-            let report = score_window(&model.spec, &reference, window);
-            model.keep_profiles(report.seq, profiles);
-            tracing::debug!(model = name, seq = report.seq, share = report.drift_share, "window scored");
-            if model.publish(metrics, report.clone()) {
-                if let Some(retrain) = &self.retrain {
-                    retrain.on_window(name, &report, unix_now());
-                }
-            }
-            latest = Some(report);
-        }
+        let windows_scored = appended.windows;
         Ok(IngestResponse {
             model: name.to_owned(),
             accepted: batch.rows,

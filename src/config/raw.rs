@@ -40,6 +40,14 @@ pub(crate) struct RawServer {
     pub(crate) metrics_listen: Option<String>,
     /// Requests to /ingest and /alertmanager processed at once; more get 429 with Retry-After.
     pub(crate) max_concurrent_requests: Option<u64>,
+    /// Open connections per listener; at the cap a new one displaces the connection idle longest.
+    pub(crate) max_connections: Option<u64>,
+    /// A connection that has not sent a whole request head within this is closed (also idle ones).
+    pub(crate) header_read_timeout_seconds: Option<f64>,
+    /// A request whose body has not arrived within this gets 408.
+    pub(crate) body_read_timeout_seconds: Option<f64>,
+    /// Memory that bodies being read and decoded may take together; past it, 429.
+    pub(crate) max_decode_bytes: Option<u64>,
     /// How often the state snapshot is written to the data directory (when something changed).
     pub(crate) snapshot_interval_seconds: Option<f64>,
     /// How long a graceful shutdown may take before the process exits anyway.

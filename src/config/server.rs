@@ -14,6 +14,14 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9184";
 
 const MAX_BODY_BYTES: Bound<u64> = Bound::between(1, 1 << 30);
 const MAX_CONCURRENT_REQUESTS: Bound<u64> = Bound::between(1, 100_000);
+const MAX_CONNECTIONS: Bound<u64> = Bound::between(4, 1_000_000);
+const READ_TIMEOUT_SECONDS: Bound<f64> = Bound::between(0.1, 3600.0);
+const MAX_DECODE_BYTES: Bound<u64> = Bound::between(1 << 20, 1 << 40);
+/// At most how many bytes decoding a body holds per byte of body, the body itself included, for
+/// JSON/NDJSON and for Arrow: what `/ingest` reserves against `max_decode_bytes` (measured on the
+/// costliest shapes by `tests/it/decode_memory.rs`, with headroom).
+pub(crate) const TEXT_DECODE_FACTOR: usize = 40;
+pub(crate) const ARROW_DECODE_FACTOR: usize = 8;
 const SNAPSHOT_INTERVAL_SECONDS: Bound<f64> = Bound::between(0.05, 86_400.0);
 const SHUTDOWN_GRACE_SECONDS: Bound<f64> = Bound::between(0.0, 3600.0);
 const MAX_LABEL_SETS: Bound<u64> = Bound::between(1, 10_000_000);
@@ -29,6 +37,10 @@ pub struct ServerConfig {
     pub bearer_token: Option<Secret>,
     pub metrics_listen: Option<SocketAddr>,
     pub max_concurrent_requests: usize,
+    pub max_connections: usize,
+    pub header_read_timeout_seconds: f64,
+    pub body_read_timeout_seconds: f64,
+    pub max_decode_bytes: usize,
     pub snapshot_interval_seconds: f64,
     pub shutdown_grace_seconds: f64,
     pub max_label_sets: usize,
@@ -45,6 +57,12 @@ impl Default for ServerConfig {
             bearer_token: None,
             metrics_listen: None,
             max_concurrent_requests: 64,
+            // Below the usual 1024 open files, with room for the data directory and the outbox.
+            max_connections: 768,
+            header_read_timeout_seconds: 10.0,
+            body_read_timeout_seconds: 30.0,
+            // Room for one body of the default max_body_bytes decoded, and more of typical size.
+            max_decode_bytes: 1 << 30,
             snapshot_interval_seconds: 10.0,
             shutdown_grace_seconds: 25.0,
             max_label_sets: 10_000,
@@ -81,7 +99,7 @@ pub(crate) fn validate(s: RawServer, base: &Base, at: &mut Scope<'_>) -> ServerC
     let bearer_token = at
         .ok("bearer_token_env", Secret::resolve(s.bearer_token_env.as_deref(), s.bearer_token_file.as_deref(), base))
         .flatten();
-    ServerConfig {
+    let config = ServerConfig {
         listen,
         max_body_bytes: at.setting("max_body_bytes", s.max_body_bytes, MAX_BODY_BYTES, d.max_body_bytes as u64)
             as usize,
@@ -94,6 +112,26 @@ pub(crate) fn validate(s: RawServer, base: &Base, at: &mut Scope<'_>) -> ServerC
             s.max_concurrent_requests,
             MAX_CONCURRENT_REQUESTS,
             d.max_concurrent_requests as u64,
+        ) as usize,
+        max_connections: at.setting("max_connections", s.max_connections, MAX_CONNECTIONS, d.max_connections as u64)
+            as usize,
+        header_read_timeout_seconds: at.setting(
+            "header_read_timeout_seconds",
+            s.header_read_timeout_seconds,
+            READ_TIMEOUT_SECONDS,
+            d.header_read_timeout_seconds,
+        ),
+        body_read_timeout_seconds: at.setting(
+            "body_read_timeout_seconds",
+            s.body_read_timeout_seconds,
+            READ_TIMEOUT_SECONDS,
+            d.body_read_timeout_seconds,
+        ),
+        max_decode_bytes: at.setting(
+            "max_decode_bytes",
+            s.max_decode_bytes,
+            MAX_DECODE_BYTES,
+            d.max_decode_bytes as u64,
         ) as usize,
         snapshot_interval_seconds: at.setting(
             "snapshot_interval_seconds",
@@ -110,5 +148,16 @@ pub(crate) fn validate(s: RawServer, base: &Base, at: &mut Scope<'_>) -> ServerC
         max_label_sets: at.setting("max_label_sets", s.max_label_sets, MAX_LABEL_SETS, d.max_label_sets as u64)
             as usize,
         refit_threads: at.setting("refit_threads", s.refit_threads, REFIT_THREADS, d.refit_threads as u64) as usize,
+    };
+    let one_body = config.max_body_bytes.saturating_mul(TEXT_DECODE_FACTOR);
+    if config.max_decode_bytes < one_body {
+        at.report(
+            "max_decode_bytes",
+            format!(
+                "must hold one body of max_body_bytes decoded: at least {one_body} ({} x max_body_bytes), got {}",
+                TEXT_DECODE_FACTOR, config.max_decode_bytes
+            ),
+        );
     }
+    config
 }

@@ -11,8 +11,10 @@ use driftwatch_stats::drift::FeatureKind;
 #[derive(Debug)]
 pub struct Batch {
     pub rows: usize,
-    /// Aligned with `ModelSpec::features`; numbers use NaN for missing, categories `None`.
-    pub columns: Vec<Values>,
+    /// Aligned with `ModelSpec::features`; numbers use NaN for missing, categories `None`. `None`:
+    /// the feature was absent from the body, every row missing (not materialised: a body of one
+    /// short column would otherwise cost rows × features × 8 bytes).
+    pub columns: Vec<Option<Values>>,
     /// Per feature: how many values were null, NaN, ±Inf or absent.
     pub missing: Vec<u64>,
 }
@@ -85,23 +87,16 @@ impl<'a> BatchBuilder<'a> {
         if rows == 0 {
             return Err(ApiError::unprocessable("empty_batch", Some("features"), "the batch has no samples"));
         }
-        let mut missing = Vec::with_capacity(self.columns.len());
-        let columns = self
+        let missing = self
             .columns
-            .into_iter()
-            .zip(&self.spec.features)
-            .map(|(c, f)| {
-                let c = c.unwrap_or_else(|| match f.kind {
-                    FeatureKind::Numeric => Values::Numeric(vec![f64::NAN; rows]),
-                    FeatureKind::Categorical => Values::Categorical(vec![None; rows]),
-                });
-                missing.push(match &c {
-                    Values::Numeric(v) => v.iter().filter(|x| x.is_nan()).count() as u64,
-                    Values::Categorical(v) => v.iter().filter(|x| x.is_none()).count() as u64,
-                });
-                c
+            .iter()
+            .map(|c| match c {
+                None => rows as u64,
+                Some(Values::Numeric(v)) => v.iter().filter(|x| x.is_nan()).count() as u64,
+                Some(Values::Categorical(v)) => v.iter().filter(|x| x.is_none()).count() as u64,
             })
             .collect();
+        let columns = self.columns;
         Ok(Batch { rows, columns, missing })
     }
 }

@@ -68,7 +68,7 @@ pub(crate) enum RestoreError {
 
 /// What appending a batch produced.
 pub(crate) struct Appended {
-    pub(crate) windows: Vec<(Arc<Reference>, FullWindow)>,
+    pub(crate) windows: usize,
     pub(crate) window_samples: usize,
     pub(crate) reference_samples: usize,
 }
@@ -227,8 +227,13 @@ impl ModelState {
     }
 
     /// Adds a validated batch. Warmup rows become the reference once there are enough of them; the
-    /// remaining rows go to the window.
-    pub(crate) fn append(&self, batch: &Batch) -> Result<Appended, reference::EmptyFeature> {
+    /// remaining rows go to the window, and each window that fills goes to `on_window` there and then
+    /// (under the model's lock: the batch is applied whole, and windows are scored in order).
+    pub(crate) fn append(
+        &self,
+        batch: &Batch,
+        mut on_window: impl FnMut(&Arc<Reference>, FullWindow),
+    ) -> Result<Appended, reference::EmptyFeature> {
         let mut inner = lock(&self.inner);
         let mut from = 0;
         if let Some(warmup) = inner.warmup.as_mut() {
@@ -246,11 +251,12 @@ impl ModelState {
             }
         }
         let Inner { reference, window, .. } = &mut *inner;
-        let mut windows = Vec::new();
+        let mut windows = 0;
         if let (Some(reference), Some(window)) = (reference.as_ref(), window.as_mut()) {
-            for full in window.push(batch, from, reference, unix_now()) {
-                windows.push((reference.clone(), full));
-            }
+            window.push(batch, from, reference, unix_now(), |full| {
+                windows += 1;
+                on_window(reference, full);
+            });
         }
         let (reference_samples, window_samples, _) = inner.fill();
         self.generation.fetch_add(1, Ordering::AcqRel);

@@ -38,6 +38,14 @@ impl WindowColumn {
         }
     }
 
+    /// `n` missing values (a feature the batch did not carry).
+    pub(crate) fn extend_missing(&mut self, n: usize) {
+        match self {
+            WindowColumn::Numeric(w) => w.resize(w.len() + n, f64::NAN),
+            WindowColumn::Categorical(w) => w.resize(w.len() + n, MISSING_CODE),
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         match self {
             WindowColumn::Numeric(v) => v.len(),
@@ -158,17 +166,27 @@ impl Window {
         self.columns.iter().map(WindowColumn::bytes).sum()
     }
 
-    /// Appends rows `[from, batch.rows)` of `batch`, which arrived at unix second `now`, returning every
-    /// window that filled.
-    pub(crate) fn push(&mut self, batch: &Batch, from: usize, reference: &Reference, now: f64) -> Vec<FullWindow> {
-        let mut full = Vec::new();
+    /// Appends rows `[from, batch.rows)` of `batch`, which arrived at unix second `now`, handing each
+    /// window to `on_full` as it fills: a sliding window that one batch fills many times is held
+    /// once at a time, not once per step.
+    pub(crate) fn push(
+        &mut self,
+        batch: &Batch,
+        from: usize,
+        reference: &Reference,
+        now: f64,
+        mut on_full: impl FnMut(FullWindow),
+    ) {
         let mut offset = from;
         while offset < batch.rows {
             let take = (batch.rows - offset).min(self.size - self.rows);
             let columns = self.columns.iter_mut().zip(&mut self.missing);
             for (((column, missing), values), fref) in columns.zip(&batch.columns).zip(&reference.features) {
                 let start = column.len();
-                column.extend_from(values, offset..offset + take, fref);
+                match values {
+                    Some(values) => column.extend_from(values, offset..offset + take, fref),
+                    None => column.extend_missing(take),
+                }
                 *missing += column.missing_in(start..start + take);
             }
             self.rows += take;
@@ -177,10 +195,9 @@ impl Window {
                 self.arrivals.push_back((take, now));
             }
             if self.rows == self.size {
-                full.push(self.emit());
+                on_full(self.emit());
             }
         }
-        full
     }
 
     fn emit(&mut self) -> FullWindow {
@@ -251,8 +268,15 @@ impl Warmup {
         self.columns.first().map_or(0, Values::len)
     }
 
+    /// Rows held at most while waiting for a feature that has no value yet: past it the oldest rows
+    /// go, so a listed feature that never arrives costs `2 × target` rows, not every row ever sent.
+    pub(crate) fn cap(&self) -> usize {
+        self.target.saturating_mul(2)
+    }
+
     /// Takes as many rows as still needed; returns how many it took. Past the target, whole batches
-    /// are still taken while some feature has no value at all, so the fit cannot come up empty.
+    /// are still taken while some feature has no value at all, so the fit cannot come up empty; the
+    /// buffer then keeps the newest [`cap`](Self::cap) rows.
     pub(crate) fn push(&mut self, batch: &Batch) -> usize {
         let take = if self.rows() < self.target {
             (self.target - self.rows()).min(batch.rows)
@@ -263,9 +287,20 @@ impl Warmup {
         };
         for (w, v) in self.columns.iter_mut().zip(&batch.columns) {
             match (w, v) {
-                (Values::Numeric(w), Values::Numeric(v)) => w.extend_from_slice(&v[..take]),
-                (Values::Categorical(w), Values::Categorical(v)) => w.extend_from_slice(&v[..take]),
+                (Values::Numeric(w), Some(Values::Numeric(v))) => w.extend_from_slice(&v[..take]),
+                (Values::Categorical(w), Some(Values::Categorical(v))) => w.extend_from_slice(&v[..take]),
+                (Values::Numeric(w), None) => w.resize(w.len() + take, f64::NAN),
+                (Values::Categorical(w), None) => w.resize(w.len() + take, None),
                 _ => unreachable!("batch columns are built from the same feature kinds"),
+            }
+        }
+        let excess = self.rows().saturating_sub(self.cap());
+        if excess > 0 {
+            for c in &mut self.columns {
+                match c {
+                    Values::Numeric(v) => drop(v.drain(..excess)),
+                    Values::Categorical(v) => drop(v.drain(..excess)),
+                }
             }
         }
         take
@@ -278,5 +313,33 @@ impl Warmup {
                 Values::Numeric(v) => v.iter().any(|x| !x.is_nan()),
                 Values::Categorical(v) => v.iter().any(Option::is_some),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use driftwatch_stats::drift::FeatureKind;
+
+    #[test]
+    fn a_warmup_waiting_for_a_feature_that_never_arrives_keeps_only_the_newest_rows() {
+        let mut w = Warmup::new(100, [FeatureKind::Numeric, FeatureKind::Numeric].into_iter());
+        for i in 0..50 {
+            let x: Vec<f64> = (0..40).map(|j| (i * 40 + j) as f64).collect();
+            let batch = Batch { rows: 40, columns: vec![Some(Values::Numeric(x)), None], missing: vec![0, 40] };
+            w.push(&batch);
+            assert!(w.rows() <= w.cap() && !w.is_full());
+        }
+        assert_eq!(w.rows(), 200);
+        // The newest rows are the ones kept, so the fit describes the current traffic.
+        let Values::Numeric(x) = &w.columns[0] else { unreachable!() };
+        assert_eq!((x[0], x[199]), (1800.0, 1999.0));
+        let batch = Batch {
+            rows: 1,
+            columns: vec![Some(Values::Numeric(vec![0.0])), Some(Values::Numeric(vec![1.0]))],
+            missing: vec![0, 0],
+        };
+        w.push(&batch);
+        assert!(w.is_full());
     }
 }

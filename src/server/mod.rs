@@ -7,6 +7,7 @@
 //! `metrics` and the leaves.
 
 pub(crate) mod auth;
+pub(crate) mod listener;
 pub(crate) mod routes;
 pub(crate) mod state;
 
@@ -82,12 +83,20 @@ pub async fn serve(
     } else {
         app(state.clone())
     };
-    let main = axum::serve(listener, main_router).with_graceful_shutdown(stopped());
+    let limits = state.connection_limits;
+    let main = listener::serve(listener, main_router, limits, state.metrics().clone(), stopped.clone());
     let metrics = async {
         match metrics_listener {
             Some(l) => {
                 tracing::info!(addr = %l.local_addr()?, "serving /metrics");
-                axum::serve(l, metrics_listener_app(state.clone())).with_graceful_shutdown(stopped()).await
+                listener::serve(
+                    l,
+                    metrics_listener_app(state.clone()),
+                    limits,
+                    state.metrics().clone(),
+                    stopped.clone(),
+                )
+                .await
             }
             None => Ok(()),
         }

@@ -116,16 +116,46 @@ async fn ingest_handler(
     counted(&state, result).map(Json)
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
-            .any(|e| e.is::<http_body_util::LengthLimitError>());
-        if too_large {
-            ApiError::payload_too_large(limit, "")
-        } else {
-            ApiError::bad_request("invalid_body", Some("body"), format!("could not read the body: {e}"))
+/// Reads a body of at most `limit` bytes within `server.body_read_timeout_seconds`, reserving
+/// `factor` times each chunk against the decode budget as it arrives (what decoding it will take at
+/// most, see [`Format::decode_factor`]): a stalled body costs a connection, never a request slot,
+/// and bodies in flight never hold more than `server.max_decode_bytes` together.
+async fn read_body(
+    state: &AppState,
+    body: Body,
+    limit: usize,
+    factor: usize,
+) -> Result<(Bytes, crate::server::state::Reservation), ApiError> {
+    use http_body_util::BodyExt;
+    let mut reservation = state.reservation();
+    let read = async {
+        let mut body = body;
+        let mut out = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                ApiError::bad_request("invalid_body", Some("body"), format!("could not read the body: {e}"))
+            })?;
+            let Ok(data) = frame.into_data() else { continue };
+            if out.len() + data.len() > limit {
+                return Err(ApiError::payload_too_large(limit, ""));
+            }
+            reservation.grow(data.len() * factor)?;
+            out.extend_from_slice(&data);
         }
-    })
+        Ok(Bytes::from(out))
+    };
+    match tokio::time::timeout(state.body_read_timeout, read).await {
+        Ok(bytes) => Ok((bytes?, reservation)),
+        Err(_) => Err(ApiError::Invalid {
+            status: StatusCode::REQUEST_TIMEOUT,
+            reason: "body_timeout",
+            field: Some("body".into()),
+            message: format!(
+                "the body did not arrive within {} s (server.body_read_timeout_seconds)",
+                state.body_read_timeout.as_secs_f64()
+            ),
+        }),
+    }
 }
 
 async fn ingest(
@@ -140,13 +170,13 @@ async fn ingest(
             return Err(ApiError::payload_too_large(state.max_body_bytes, &format!(" of {len} bytes")));
         }
     }
+    let (bytes, reservation) = read_body(state, body, state.max_body_bytes, format.decode_factor()).await?;
     let slot = state.slot()?;
-    let bytes = read_body(body, state.max_body_bytes).await?;
     let state = state.clone();
-    // Decoding, appending and scoring are CPU work: keep them off the async reactor. The slot moves
-    // along, so a client that hangs up does not free it while the work still runs.
+    // Decoding, appending and scoring are CPU work: keep them off the async reactor. The slot and
+    // the reservation move along, so a client that hangs up does not free them while the work runs.
     tokio::task::spawn_blocking(move || {
-        let _slot = slot;
+        let _held = (slot, reservation);
         state.pipeline.ingest(format, query_model, &bytes)
     })
     .await
@@ -243,13 +273,13 @@ async fn receive_alerts(state: &Arc<AppState>, headers: &HeaderMap, body: Body) 
             return Err(ApiError::unauthorized());
         }
     }
-    let slot = state.slot()?;
-    let bytes = read_body(body, state.max_body_bytes).await?;
+    let (bytes, reservation) = read_body(state, body, state.max_body_bytes, Format::Json.decode_factor()).await?;
     let payload = alertmanager::parse(&bytes)?;
+    let slot = state.slot()?;
     let (state, am) = (state.clone(), am.clone());
     // Retrain requests are fsynced before we answer, so Alertmanager retries if we fail.
     tokio::task::spawn_blocking(move || {
-        let _slot = slot;
+        let _held = (slot, reservation);
         state.pipeline.alerts(&am, payload)
     })
     .await

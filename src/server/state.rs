@@ -40,6 +40,10 @@ pub struct AppState {
     pub(crate) data_dir: Option<PathBuf>,
     pub(crate) snapshot_interval: Duration,
     pub(crate) shutdown_grace: Duration,
+    pub(crate) connection_limits: super::listener::ConnectionLimits,
+    pub(crate) body_read_timeout: Duration,
+    /// Memory reserved by bodies being read and decoded, in KiB permits.
+    decode_budget: Arc<tokio::sync::Semaphore>,
     pub(crate) bearer_token: Option<Secret>,
     /// One permit per request being processed on /ingest or /alertmanager.
     request_slots: Arc<tokio::sync::Semaphore>,
@@ -124,6 +128,12 @@ impl AppState {
             data_dir: config.server.data_dir.clone(),
             snapshot_interval: Duration::from_secs_f64(config.server.snapshot_interval_seconds),
             shutdown_grace: Duration::from_secs_f64(config.server.shutdown_grace_seconds),
+            connection_limits: super::listener::ConnectionLimits {
+                max_connections: config.server.max_connections,
+                header_read_timeout: Duration::from_secs_f64(config.server.header_read_timeout_seconds),
+            },
+            body_read_timeout: Duration::from_secs_f64(config.server.body_read_timeout_seconds),
+            decode_budget: Arc::new(tokio::sync::Semaphore::new(config.server.max_decode_bytes >> 10)),
             bearer_token: config.server.bearer_token.clone(),
             request_slots: Arc::new(tokio::sync::Semaphore::new(config.server.max_concurrent_requests)),
             snapshot_health: Arc::default(),
@@ -154,6 +164,11 @@ impl AppState {
         Ok(Slot(permit, self.metrics().in_flight.clone()))
     }
 
+    /// An empty reservation against the decode budget, grown as a body arrives.
+    pub(crate) fn reservation(&self) -> Reservation {
+        Reservation { budget: self.decode_budget.clone(), permit: None, gauge: self.metrics().decode_bytes.clone() }
+    }
+
     /// Starts delivering the outbox (requests left from before a restart first) and polling every
     /// `[[pull]]`.
     pub fn start_background(&self) {
@@ -173,5 +188,39 @@ pub(crate) struct Slot(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit, pr
 impl Drop for Slot {
     fn drop(&mut self) {
         self.1.dec();
+    }
+}
+
+/// Memory a request's body and its decoding hold against `server.max_decode_bytes`, in KiB;
+/// released (and `driftwatch_decode_bytes_reserved` lowered) when the request's work ends.
+pub(crate) struct Reservation {
+    budget: Arc<tokio::sync::Semaphore>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    gauge: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl Reservation {
+    /// Reserves `bytes` more, or says the budget is taken (nothing more is reserved then).
+    pub(crate) fn grow(&mut self, bytes: usize) -> Result<(), ApiError> {
+        let kib = u32::try_from(bytes.div_ceil(1024)).map_err(|_| ApiError::MemoryBudget { retry_after: 1 })?;
+        if kib == 0 {
+            return Ok(());
+        }
+        let more =
+            self.budget.clone().try_acquire_many_owned(kib).map_err(|_| ApiError::MemoryBudget { retry_after: 1 })?;
+        self.gauge.inc_by(i64::from(kib) << 10);
+        match &mut self.permit {
+            Some(p) => p.merge(more),
+            None => self.permit = Some(more),
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(p) = &self.permit {
+            self.gauge.dec_by((p.num_permits() as i64) << 10);
+        }
     }
 }

@@ -11,6 +11,7 @@ mod anomaly;
 mod api;
 mod cli;
 mod crash;
+mod decode_memory;
 mod hostile;
 mod layering;
 mod report;

@@ -178,41 +178,103 @@ async fn a_corrupt_snapshot_is_kept_aside_and_the_sidecar_starts_empty() {
     assert!(!dir.path().join("data/snapshot.bin").exists());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_set_of_request_slots_answers_429_with_retry_after() {
-    let (_dir, state) =
-        setup(&BASIC_CONFIG.replace("max_body_bytes = 65536", "max_body_bytes = 65536\nmax_concurrent_requests = 1"));
-    // The first request's body never finishes until we say so: it holds the only slot.
+/// A request whose body arrives in pieces, fed from the returned sender.
+fn streamed_request() -> (tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>, Request<Body>) {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
-    let req = Request::post("/ingest").header("content-type", "application/json").body(body).unwrap();
-    let slow = tokio::spawn(app(state.clone()).oneshot(req));
-    // Wait until it holds the slot.
-    for _ in 0..200 {
-        if sample(&metrics(&state).await, "driftwatch_requests_in_flight", &[]) == Some(1.0) {
-            break;
+    (tx, Request::post("/ingest").header("content-type", "application/json").body(body).unwrap())
+}
+
+async fn wait_for(state: &Arc<AppState>, name: &str, labels: &[(&str, &str)], at_least: f64) {
+    for _ in 0..400 {
+        if sample(&metrics(state).await, name, labels).is_some_and(|v| v >= at_least) {
+            return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
+    panic!("{name} never reached {at_least}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_in_flight_share_one_memory_budget_and_past_it_answer_429_with_retry_after() {
+    let (_dir, state) =
+        setup(&BASIC_CONFIG.replace("max_body_bytes = 65536", "max_body_bytes = 24576\nmax_decode_bytes = 1048576"));
+    // 20 kB of a JSON body reserve 20 kB × 40 = 800 kB of the 1 MiB budget while it is read.
+    let (tx, req) = streamed_request();
+    let slow = tokio::spawn(app(state.clone()).oneshot(req));
+    let head = br#"{"model": "churn", "features": {"x": ["#.to_vec();
+    let filler = "1.0,".repeat(5000).into_bytes();
+    tx.send(Ok([head, filler].concat())).await.unwrap();
+    wait_for(&state, "driftwatch_decode_bytes_reserved", &[], 700_000.0).await;
+    let next = json!({"model": "churn", "features": {"x": vec![1.0; 2000]}});
     let req = Request::post("/ingest")
         .header("content-type", "application/json")
-        .body(Body::from(serde_json::to_vec(&json!({"model": "churn", "features": {"x": [1.0]}})).unwrap()))
+        .body(Body::from(serde_json::to_vec(&next).unwrap()))
         .unwrap();
     let resp = app(state.clone()).oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(resp.headers()["retry-after"], "1");
     let body: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
-    assert_eq!(body["reason"], "overloaded");
+    assert_eq!(body["reason"], "memory_budget");
 
-    // Finish the first request; the slot frees and the next request goes through.
-    tx.send(Ok(br#"{"model": "churn", "features": {"x": [2.0, 3.0]}}"#.to_vec())).await.unwrap();
+    // The first body completes; its reservation is released with its work.
+    tx.send(Ok(b"1.0]}}".to_vec())).await.unwrap();
     drop(tx);
     assert_eq!(slow.await.unwrap().unwrap().status(), StatusCode::OK);
-    let (s, r) = post_json(&state, &json!({"model": "churn", "features": {"x": [4.0]}})).await;
-    assert_eq!((s, r["window_samples"].as_u64()), (StatusCode::OK, Some(3)));
+    let (s, r) = post_json(&state, &next).await;
+    assert_eq!((s, r["window_samples"].as_u64()), (StatusCode::OK, Some((5001 + 2000) % 50)));
     let m = metrics(&state).await;
-    assert_eq!(sample(&m, "driftwatch_requests_rejected_total", &[("reason", "overloaded")]), Some(1.0));
+    assert_eq!(sample(&m, "driftwatch_requests_rejected_total", &[("reason", "memory_budget")]), Some(1.0));
+    assert_eq!(sample(&m, "driftwatch_decode_bytes_reserved", &[]), Some(0.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_holds_no_request_slot_and_times_out_with_408() {
+    let (_dir, state) = setup(&BASIC_CONFIG.replace(
+        "max_body_bytes = 65536",
+        "max_body_bytes = 65536\nmax_concurrent_requests = 1\nbody_read_timeout_seconds = 0.5",
+    ));
+    let (tx, req) = streamed_request();
+    let started = std::time::Instant::now();
+    let stalled = tokio::spawn(app(state.clone()).oneshot(req));
+    tx.send(Ok(br#"{"model": "churn", "features": {"x": [1.0,"#.to_vec())).await.unwrap();
+    wait_for(&state, "driftwatch_decode_bytes_reserved", &[], 1.0).await;
+    // The only request slot is free while that body waits.
+    let (s, _) = post_json(&state, &json!({"model": "churn", "features": {"x": [4.0]}})).await;
+    assert_eq!(s, StatusCode::OK);
+    let resp = stalled.await.unwrap().unwrap();
+    assert_eq!(resp.status(), StatusCode::REQUEST_TIMEOUT);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(500));
+    let body: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!((body["reason"].as_str(), body["field"].as_str()), (Some("body_timeout"), Some("body")));
+    drop(tx);
+    let m = metrics(&state).await;
+    assert_eq!(sample(&m, "driftwatch_requests_rejected_total", &[("reason", "body_timeout")]), Some(1.0));
     assert_eq!(sample(&m, "driftwatch_requests_in_flight", &[]), Some(0.0));
+}
+
+/// The process' peak resident memory, in bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sliding_window_one_batch_fills_thousands_of_times_is_held_once_at_a_time() {
+    // window 2000, step 1: a 40k-row batch fills 38,001 windows. Held all at once (as before)
+    // they were 38,001 × 16 kB ≈ 600 MB; scored as they fill, one.
+    let config = BASIC_CONFIG.replace("max_body_bytes = 65536", "max_body_bytes = 4194304").replace(
+        "window = 50",
+        "window = 2000\nstep = 1\n[[model.features]]\nname = \"x\"\nkind = \"numeric\"\nmethods = [\"psi\"]",
+    );
+    let (_dir, state) = setup(&config);
+    let xs: Vec<f64> = (0..40_000).map(|i| ((i * 37) % 200) as f64 / 20.0).collect();
+    let before = peak_rss();
+    let (s, r) = post_json(&state, &json!({"model": "churn", "features": {"x": xs}})).await;
+    assert_eq!((s, r["windows_scored"].as_u64()), (StatusCode::OK, Some(38_001)), "{r}");
+    let grew = peak_rss().saturating_sub(before);
+    assert!(grew < 150 << 20, "peak RSS grew by {} MB", grew >> 20);
 }
 
 #[tokio::test]
@@ -300,4 +362,46 @@ async fn a_data_directory_that_stops_taking_snapshots_flips_readyz_and_fails_the
     stop.send(()).unwrap();
     let err = served.await.unwrap().unwrap_err();
     assert!(err.to_string().contains("final snapshot failed"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_connections_past_the_cap_never_keep_a_probe_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_dir, state) = setup(&BASIC_CONFIG.replace(
+        "max_body_bytes = 65536",
+        "max_body_bytes = 65536\nmax_connections = 8\nheader_read_timeout_seconds = 1",
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(driftwatch::server::run(listener, state.clone(), async move {
+        let _ = stopped.await;
+    }));
+    // Half-sent heads, far more than the cap: before, each held a socket until files ran out.
+    let mut stalled = Vec::new();
+    for _ in 0..40 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"POST /ingest HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        stalled.push(s);
+    }
+    let probe = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).await.unwrap();
+        answer
+    };
+    let answer = tokio::time::timeout(std::time::Duration::from_millis(500), probe).await.expect("the probe waited");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let m = metrics(&state).await;
+    assert!(sample(&m, "driftwatch_connections_closed_total", &[("outcome", "evicted")]).unwrap() >= 32.0, "{m}");
+    assert!(sample(&m, "driftwatch_connections_open", &[]).unwrap() <= 8.0, "{m}");
+    // What stays past the head timeout is closed by it.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let m = metrics(&state).await;
+    assert!(sample(&m, "driftwatch_connections_closed_total", &[("outcome", "header_timeout")]).unwrap() >= 1.0, "{m}");
+    assert_eq!(sample(&m, "driftwatch_connections_open", &[]), Some(0.0), "{m}");
+    drop(stalled);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
 }

@@ -106,3 +106,12 @@ pub(crate) async fn serve_on_loopback(config: &str, dir: &Path) -> (Arc<AppState
     tokio::spawn(driftwatch::server::run(listener, state.clone(), std::future::pending()));
     (state, addr)
 }
+
+/// The embedded demo model's spec (numeric and categorical features), loaded once.
+pub(crate) fn demo_spec() -> &'static driftwatch::monitor::reference::ModelSpec {
+    static SPEC: std::sync::OnceLock<driftwatch::monitor::reference::ModelSpec> = std::sync::OnceLock::new();
+    SPEC.get_or_init(|| {
+        let config = driftwatch::config::Sources::embedded().validate().unwrap();
+        driftwatch::monitor::reference::load_model(config.models[0].clone()).unwrap().0
+    })
+}
