@@ -17,6 +17,7 @@ use super::window::{FullWindow, Warmup, Window};
 use crate::clock::unix_now;
 use crate::digest::key_from;
 use crate::metrics::{FeatureLabels, Metrics, ScoreLabels};
+use driftwatch_stats::drift::FeatureKind;
 
 /// A monitored model: its spec, its reference and window, and its last published report.
 pub(crate) struct ModelState {
@@ -62,8 +63,25 @@ pub(crate) enum RestoreError {
     WindowMismatch,
     #[error("the snapshot's warmup buffer does not fit the model")]
     WarmupMismatch,
+    #[error("the snapshot's warmup reference rows do not fit the model")]
+    WarmupSourceMismatch,
+    #[error("the snapshot's last scores do not fit the model")]
+    LatestMismatch,
     #[error(transparent)]
     Refit(#[from] reference::EmptyFeature),
+}
+
+impl RestoreError {
+    /// State no config could have produced (as opposed to a config changed since the snapshot).
+    pub(crate) fn is_invalid_state(&self) -> bool {
+        matches!(
+            self,
+            RestoreError::WindowMismatch
+                | RestoreError::WarmupMismatch
+                | RestoreError::WarmupSourceMismatch
+                | RestoreError::LatestMismatch
+        )
+    }
 }
 
 /// What appending a batch produced.
@@ -164,6 +182,9 @@ impl ModelState {
                 if self.shape(None) != snap.shape || cfg.reference.is_some() {
                     return Err(RestoreError::ConfigChanged);
                 }
+                if !self.columns_fit(source) {
+                    return Err(RestoreError::WarmupSourceMismatch);
+                }
                 Some(Arc::new(reference::fit(&self.spec.features, source.clone(), cfg.bins.get())?))
             }
             None => {
@@ -180,8 +201,14 @@ impl ModelState {
             }
         }
         if let Some(w) = &snap.warmup {
-            if w.columns.len() != self.spec.features.len() || reference.is_some() {
+            if reference.is_some() || w.target != cfg.warmup || !self.columns_fit(&w.columns) || w.rows() > w.cap() {
                 return Err(RestoreError::WarmupMismatch);
+            }
+        }
+        if let Some(latest) = &snap.latest {
+            let emitted = snap.window.as_ref().map_or(0, Window::emitted);
+            if latest.features.len() != self.spec.features.len() || latest.seq > emitted {
+                return Err(RestoreError::LatestMismatch);
             }
         }
         inner.reference = reference;
@@ -194,6 +221,20 @@ impl ModelState {
         }
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// One column per feature, of its kind, all of one length: what a warmup buffer must be for
+    /// appends and the fit to work on it (a snapshot that decodes can still say otherwise).
+    fn columns_fit(&self, columns: &[Values]) -> bool {
+        let rows = columns.first().map_or(0, Values::len);
+        columns.len() == self.spec.features.len()
+            && columns.iter().zip(&self.spec.features).all(|(c, f)| {
+                c.len() == rows
+                    && matches!(
+                        (c, f.kind),
+                        (Values::Numeric(_), FeatureKind::Numeric) | (Values::Categorical(_), FeatureKind::Categorical)
+                    )
+            })
     }
 
     pub(crate) fn name(&self) -> &str {

@@ -8,7 +8,10 @@
 //! and once more after a graceful shutdown has drained in-flight requests. So a `kill -9` loses at most
 //! the samples accepted since the last periodic snapshot; a SIGTERM loses nothing.
 //!
-//! Encoding: postcard (serde, compact, NaN-safe, which JSON is not), behind a magic and version.
+//! Encoding: postcard (serde, compact, NaN-safe, which JSON is not), behind a magic and version and
+//! the SHA-256 of the payload: flipped bits that still decode are caught by the checksum, and what
+//! passes it is checked against the model's config before it is taken back (see
+//! [`ModelState::restore`]). A file that fails either is kept aside for inspection.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -27,7 +30,9 @@ use crate::metrics::Metrics;
 /// Every monitored model by name: what a snapshot is taken of and restored into.
 pub(crate) type Models = BTreeMap<String, Arc<ModelState>>;
 
-const MAGIC: &[u8; 8] = b"DWSNAP01";
+const MAGIC: &[u8; 8] = b"DWSNAP02";
+/// Written before checksums; still read (without one) so an upgrade keeps its state.
+const MAGIC_V1: &[u8; 8] = b"DWSNAP01";
 pub(crate) const FILE: &str = "snapshot.bin";
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -46,8 +51,11 @@ pub(crate) struct Restored {
 }
 
 pub(crate) fn encode(s: &Snapshot) -> Vec<u8> {
+    use sha2::Digest;
+    let payload = postcard::to_stdvec(s).expect("a snapshot serialises");
     let mut out = MAGIC.to_vec();
-    out.extend(postcard::to_stdvec(s).expect("a snapshot serialises"));
+    out.extend_from_slice(&sha2::Sha256::digest(&payload));
+    out.extend(payload);
     out
 }
 
@@ -56,12 +64,22 @@ pub(crate) fn encode(s: &Snapshot) -> Vec<u8> {
 pub(crate) enum DecodeError {
     #[error("not a driftwatch snapshot (bad magic)")]
     BadMagic,
+    #[error("corrupt snapshot: the checksum does not match its contents")]
+    Checksum,
     #[error("corrupt snapshot: {0}")]
     Corrupt(#[from] postcard::Error),
 }
 
 pub(crate) fn decode(bytes: &[u8]) -> Result<Snapshot, DecodeError> {
-    let body = bytes.strip_prefix(MAGIC.as_slice()).ok_or(DecodeError::BadMagic)?;
+    use sha2::Digest;
+    if let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) {
+        let (sum, payload) = rest.split_first_chunk::<32>().ok_or(DecodeError::Checksum)?;
+        if sha2::Sha256::digest(payload).as_slice() != sum.as_slice() {
+            return Err(DecodeError::Checksum);
+        }
+        return Ok(postcard::from_bytes(payload)?);
+    }
+    let body = bytes.strip_prefix(MAGIC_V1.as_slice()).ok_or(DecodeError::BadMagic)?;
     Ok(postcard::from_bytes(body)?)
 }
 
@@ -108,14 +126,25 @@ pub(crate) fn restore(models: &Models, metrics: &Metrics, dir: &Path) -> io::Res
         }
     };
     let mut restored = Restored { taken_at: Some(snapshot.taken_at), ..Default::default() };
+    let mut invalid = false;
     for (name, snap) in snapshot.models {
         match models.get(&name) {
             None => restored.skipped.push((name, "no longer configured".into())),
             Some(model) => match model.restore(snap, metrics) {
                 Ok(()) => restored.models.push(name),
-                Err(why) => restored.skipped.push((name, why.to_string())),
+                Err(why) => {
+                    // A changed config is expected after a deploy; state that contradicts its own
+                    // config is not, and the next snapshot would overwrite the evidence.
+                    invalid |= why.is_invalid_state();
+                    restored.skipped.push((name, why.to_string()));
+                }
             },
         }
+    }
+    if invalid {
+        let aside = dir.join(format!("{FILE}.invalid-{}", unix_now() as u64));
+        tracing::error!(kept_at = %aside.display(), "the snapshot holds state its config cannot hold");
+        fs::copy(&path, aside)?;
     }
     for (name, why) in &restored.skipped {
         tracing::warn!(model = %name, reason = %why, "model state in the snapshot not restored");
@@ -181,5 +210,77 @@ pub(crate) async fn periodic(
             written = Some(generations);
         }
         health.record(&metrics, outcome);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::reference::Values;
+
+    const CONFIG: &str = r#"
+[[model]]
+name = "warm"
+warmup = 20
+window = 10
+features = [{ name = "v", kind = "numeric" }, { name = "c", kind = "categorical" }]
+"#;
+
+    fn models(dir: &Path) -> (Models, Metrics) {
+        let config = crate::config::Sources::from_str(CONFIG, dir).unwrap().validate().unwrap();
+        let metrics = Metrics::new();
+        (crate::monitor::load(&config, &metrics).unwrap(), metrics)
+    }
+
+    fn batch(rows: usize) -> crate::monitor::batch::Batch {
+        crate::monitor::batch::Batch {
+            rows,
+            columns: vec![
+                Some(Values::Numeric((0..rows).map(|i| i as f64).collect())),
+                Some(Values::Categorical((0..rows).map(|i| Some(format!("k{}", i % 3))).collect())),
+            ],
+            missing: vec![0, 0],
+        }
+    }
+
+    #[test]
+    fn a_checksummed_snapshot_whose_state_contradicts_its_config_is_kept_aside_and_not_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (live, metrics) = models(dir.path());
+        live["warm"].append(&batch(5), |_, _| {}).unwrap();
+        let mut snap = take(&live).unwrap();
+        // Columns of different lengths: what made every later /ingest for the model a 500.
+        let warmup = snap.models.get_mut("warm").unwrap().warmup.as_mut().unwrap();
+        warmup.columns[1] = Values::Categorical(vec![None; 3]);
+        fs::write(dir.path().join(FILE), encode(&snap)).unwrap();
+
+        let (fresh, _) = models(dir.path());
+        let restored = restore(&fresh, &metrics, dir.path()).unwrap();
+        assert!(restored.models.is_empty(), "{restored:?}");
+        assert_eq!(restored.skipped.len(), 1);
+        let aside = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("snapshot.bin.invalid-"))
+            .count();
+        assert_eq!(aside, 1);
+        assert_eq!(fresh["warm"].fill().1, 0);
+        fresh["warm"].append(&batch(25), |_, _| {}).unwrap();
+        assert!(fresh["warm"].ready());
+    }
+
+    #[test]
+    fn a_flipped_bit_fails_the_checksum_and_a_checksum_free_snapshot_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (live, _) = models(dir.path());
+        live["warm"].append(&batch(5), |_, _| {}).unwrap();
+        let snap = take(&live).unwrap();
+        let mut bytes = encode(&snap);
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        assert!(matches!(decode(&bytes), Err(DecodeError::Checksum)));
+        let mut v1 = MAGIC_V1.to_vec();
+        v1.extend(postcard::to_stdvec(&snap).unwrap());
+        assert_eq!(decode(&v1).unwrap().models.len(), 1);
     }
 }

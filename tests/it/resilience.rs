@@ -178,6 +178,33 @@ async fn a_corrupt_snapshot_is_kept_aside_and_the_sidecar_starts_empty() {
     assert!(!dir.path().join("data/snapshot.bin").exists());
 }
 
+#[tokio::test]
+async fn a_snapshot_with_one_flipped_byte_is_kept_aside_not_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    write_reference(dir.path());
+    let first = build(CONFIG, dir.path());
+    send(&first, &[warm(0, 50), churn(0, 30)]).await;
+    let data = dir.path().join("data");
+    first.write_snapshot(&data).unwrap();
+    drop(first);
+    // A bit flipped inside the last value of a window decodes as well as the true value did.
+    let mut bytes = std::fs::read(data.join("snapshot.bin")).unwrap();
+    let at = bytes.len() - 20;
+    bytes[at] ^= 0x04;
+    std::fs::write(data.join("snapshot.bin"), &bytes).unwrap();
+    let second = build(CONFIG, dir.path());
+    let (_, m) = call(&second, "GET", "/v1/models/churn", None, vec![]).await;
+    assert_eq!(serde_json::from_str::<Value>(&m).unwrap()["window_samples"], 0);
+    let aside = std::fs::read_dir(&data)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("snapshot.bin.corrupt-"))
+        .count();
+    assert_eq!(aside, 1);
+    let (s, _) = post_json(&second, &churn(0, 10)).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
 /// A request whose body arrives in pieces, fed from the returned sender.
 fn streamed_request() -> (tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>, Request<Body>) {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
