@@ -24,12 +24,14 @@
 //! - [`metrics`]: every exported metric family, in one registry.
 //! - [`config`]: TOML → validated `Config`, every problem reported at once, bounds written once.
 //! - Leaves, importable from anywhere: [`json`] (strict JSON bodies), [`durable`] (crash-safe file
-//!   writes), [`digest`] (stable keys), [`clock`]; and below them [`error`], the API error and its
+//!   writes), [`digest`] (stable keys), [`clock`], [`arrow_guard`] (Arrow IPC framing checked
+//!   before polars reads it); and below them [`error`], the API error and its
 //!   JSON 4xx.
 //!
 //! `tests/it/layering.rs` checks this order on every `crate::` path, so an import that points up
 //! fails a test.
 
+mod arrow_guard;
 pub mod cli;
 mod clock;
 pub mod config;

@@ -31,7 +31,7 @@ pub(crate) fn decode(spec: &ModelSpec, body: &[u8]) -> Result<Decoded, ApiError>
 }
 
 fn decode_inner(spec: &ModelSpec, body: &[u8]) -> Result<Decoded, ApiError> {
-    super::arrow_guard::check_stream(body).map_err(invalid)?;
+    crate::arrow_guard::check_stream(body).map_err(invalid)?;
     let frame = IpcStreamReader::new(Cursor::new(body)).finish().map_err(|e| invalid(e.to_string()))?;
     let mut names: Vec<&str> = frame.get_column_names().into_iter().map(|n| n.as_str()).collect();
     names.sort_unstable();

@@ -3,7 +3,6 @@
 //! the offending field; none touches model state.
 
 pub(crate) mod arrow;
-mod arrow_guard;
 pub(crate) mod json;
 pub(crate) mod ndjson;
 pub(crate) mod series;

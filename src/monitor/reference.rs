@@ -92,7 +92,21 @@ pub(crate) fn read_frame(source: &ReferenceSource) -> Result<DataFrame, Referenc
 /// Reads `columns` only (all when `None`): Parquet and Arrow read just those columns; CSV is parsed
 /// whole but only those are kept. `driftwatch report` reads a file one column at a time with it, so
 /// a file larger than memory still fits a column at a time.
+///
+/// A malformed file is an error naming it, never a panic or an abort: Arrow framing is checked
+/// before polars trusts its sizes, and a panic inside a reader is caught.
 pub(crate) fn read_columns(source: &ReferenceSource, columns: Option<&[String]>) -> Result<DataFrame, ReferenceError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_columns_inner(source, columns))).unwrap_or_else(
+        |_| {
+            Err(ReferenceError::Read {
+                source_name: source.to_string(),
+                message: "the file is malformed (the reader failed)".into(),
+            })
+        },
+    )
+}
+
+fn read_columns_inner(source: &ReferenceSource, columns: Option<&[String]>) -> Result<DataFrame, ReferenceError> {
     let err = |e: PolarsError| ReferenceError::Read { source_name: source.to_string(), message: e.to_string() };
     let names = columns.map(<[String]>::to_vec);
     let csv = || {
@@ -113,6 +127,15 @@ pub(crate) fn read_columns(source: &ReferenceSource, columns: Option<&[String]>)
                 "csv" | "tsv" | "txt" => csv().into_reader_with_file_handle(file).finish().map_err(err),
                 "parquet" | "pq" => ParquetReader::new(file).with_columns(names.clone()).finish().map_err(err),
                 "arrow" | "ipc" | "arrows" => {
+                    let mut file = file;
+                    let read = |e: std::io::Error| ReferenceError::Read {
+                        source_name: source.to_string(),
+                        message: e.to_string(),
+                    };
+                    let len = file.metadata().map_err(read)?.len();
+                    crate::arrow_guard::check_reader(&mut file, len, crate::arrow_guard::Limits::for_file(len))
+                        .map_err(|message| ReferenceError::Read { source_name: source.to_string(), message })?;
+                    std::io::Seek::rewind(&mut file).map_err(read)?;
                     IpcStreamReader::new(file).with_columns(names.clone()).finish().map_err(err)
                 }
                 _ => Err(ReferenceError::Read {

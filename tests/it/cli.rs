@@ -156,3 +156,29 @@ fn replay_writes_each_rows_causal_score_as_the_detector_computes_it() {
     let spike = rows.iter().position(|r| r.value > 30.0).unwrap();
     assert!(want[spike] > 1.0, "spike scored {}", want[spike]);
 }
+
+#[test]
+fn a_malformed_arrow_reference_is_a_start_up_error_naming_the_file_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let valid = include_bytes!("../fuzz/corpus/ingest_arrow/valid.arrows");
+    // The fuzzer's stream that made polars try to allocate petabytes, and a valid one cut short.
+    let cases: [(&str, &[u8]); 2] = [
+        ("petabyte.arrows", include_bytes!("../fuzz/corpus/ingest_arrow/polars-petabyte-allocation.arrows")),
+        ("cut.arrows", &valid[..valid.len() - 9]),
+    ];
+    for (name, bytes) in cases {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+        let path = dir.path().join("model.toml");
+        std::fs::write(&path, format!("[[model]]\nname = \"a\"\nreference = \"{name}\"\nwindow = 10\n")).unwrap();
+        for command in ["check", "serve"] {
+            let out = Command::new(BIN)
+                .args([command, "--config", path.to_str().unwrap()])
+                .env("DRIFTWATCH_LISTEN", "127.0.0.1:0")
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{command} {name}: {:?}\n{err}", out.status);
+            assert!(err.contains(name), "{command} {name}:\n{err}");
+        }
+    }
+}

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["monitor"],
     &["metrics"],
     &["config"],
-    &["json", "durable", "digest", "clock"],
+    &["json", "durable", "digest", "clock", "arrow_guard"],
     &["error"],
 ];
 

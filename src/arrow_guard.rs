@@ -1,22 +1,51 @@
 //! Checks an Arrow IPC stream's framing and metadata before polars reads it. polars trusts the
 //! declared sizes: a crafted stream (found by the `ingest_arrow` fuzz target) makes it allocate
-//! petabytes, and a failed allocation aborts the whole process. So every message must fit in the
-//! body, every buffer in its message, row counts and cells stay under fixed caps, compression (whose
-//! declared decompressed sizes would be trusted too) is refused, and only the flat column types a
-//! batch can hold are accepted.
+//! petabytes, and a failed allocation aborts the whole process. So every message must fit in what
+//! is left of the stream, every buffer in its message, row counts and cells stay under caps,
+//! compression (whose declared decompressed sizes would be trusted too) is refused, and only flat
+//! column types are accepted. Used on `/ingest` bodies ([`REQUEST`] caps) and on reference files
+//! ([`Limits::for_file`]), which are read message by message, bodies skipped, not loaded whole.
+//!
+//! A leaf: imports nothing of the crate.
+
+use std::io::{Read, Seek, SeekFrom};
 
 use polars_arrow_format::ipc::planus::ReadAsRoot;
 use polars_arrow_format::ipc::{self, MessageHeaderRef, RecordBatchRef, TypeRef};
 
-/// Rows in one record batch, and cells (rows × columns) in one request.
-pub(crate) const MAX_ROWS: i64 = 4_000_000;
-pub(crate) const MAX_CELLS: i64 = 4_000_000;
-pub(crate) const MAX_COLUMNS: usize = 10_000;
+/// Caps on what one stream may declare.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Rows in one record batch.
+    pub(crate) max_rows: i64,
+    /// Cells (rows × columns) in the whole stream.
+    pub(crate) max_cells: i64,
+    pub(crate) max_columns: usize,
+}
 
-fn read_i32(rest: &mut &[u8]) -> Result<i32, String> {
-    let (head, tail) = rest.split_first_chunk::<4>().ok_or("truncated message length")?;
-    *rest = tail;
-    Ok(i32::from_le_bytes(*head))
+/// An `/ingest` body.
+pub(crate) const REQUEST: Limits = Limits { max_rows: 4_000_000, max_cells: 4_000_000, max_columns: 10_000 };
+
+impl Limits {
+    /// A reference file of `bytes`: a cell takes at least a bit of a real file (a boolean), so more
+    /// than 8 cells per byte (plus slack for tiny files) are declared, not stored.
+    pub(crate) fn for_file(bytes: u64) -> Limits {
+        let cells = bytes.saturating_mul(8).saturating_add(1 << 20).min(i64::MAX as u64) as i64;
+        Limits { max_rows: i64::from(i32::MAX), max_cells: cells, max_columns: 100_000 }
+    }
+}
+
+fn read_i32(r: &mut impl Read, left: &mut u64) -> Result<Option<i32>, String> {
+    if *left == 0 {
+        return Ok(None);
+    }
+    if *left < 4 {
+        return Err("truncated message length".into());
+    }
+    let mut head = [0u8; 4];
+    r.read_exact(&mut head).map_err(|e| format!("cannot read the stream: {e}"))?;
+    *left -= 4;
+    Ok(Some(i32::from_le_bytes(head)))
 }
 
 fn planus<T>(r: Result<T, ipc::planus::Error>) -> Result<T, String> {
@@ -24,29 +53,36 @@ fn planus<T>(r: Result<T, ipc::planus::Error>) -> Result<T, String> {
 }
 
 pub(crate) fn check_stream(body: &[u8]) -> Result<(), String> {
-    let mut rest = body;
+    check_reader(&mut std::io::Cursor::new(body), body.len() as u64, REQUEST)
+}
+
+/// Checks the `len` bytes of a stream from `r`'s current position, reading only message metadata
+/// (bodies are skipped), against `limits`.
+pub(crate) fn check_reader(r: &mut (impl Read + Seek), len: u64, limits: Limits) -> Result<(), String> {
+    let mut left = len;
     let mut columns = 0usize;
     let mut cells = 0i64;
     let mut seen_schema = false;
-    while !rest.is_empty() {
-        let mut len = read_i32(&mut rest)?;
-        if len == -1 {
+    let mut meta = Vec::new();
+    while let Some(mut mlen) = read_i32(r, &mut left)? {
+        if mlen == -1 {
             // The continuation marker of the current format.
-            len = read_i32(&mut rest)?;
+            mlen = read_i32(r, &mut left)?.ok_or("truncated message length")?;
         }
-        if len == 0 {
+        if mlen == 0 {
             return Ok(()); // end of stream
         }
-        let len = usize::try_from(len).map_err(|_| "negative message length")?;
-        if len > rest.len() {
-            return Err(format!("message metadata of {len} bytes exceeds the {} left", rest.len()));
+        let mlen = u64::try_from(mlen).map_err(|_| "negative message length")?;
+        if mlen > left {
+            return Err(format!("message metadata of {mlen} bytes exceeds the {left} left"));
         }
-        let (meta, tail) = rest.split_at(len);
-        rest = tail;
-        let message = planus(ipc::MessageRef::read_as_root(meta))?;
+        meta.resize(mlen as usize, 0);
+        r.read_exact(&mut meta).map_err(|e| format!("cannot read the stream: {e}"))?;
+        left -= mlen;
+        let message = planus(ipc::MessageRef::read_as_root(&meta))?;
         let body_len = planus(message.body_length())?;
-        if body_len < 0 || body_len as u64 > rest.len() as u64 {
-            return Err(format!("message body of {body_len} bytes exceeds the {} left", rest.len()));
+        if body_len < 0 || body_len as u64 > left {
+            return Err(format!("message body of {body_len} bytes exceeds the {left} left"));
         }
         match planus(message.header())? {
             Some(MessageHeaderRef::Schema(schema)) => {
@@ -56,8 +92,8 @@ pub(crate) fn check_stream(body: &[u8]) -> Result<(), String> {
                 seen_schema = true;
                 let fields = planus(schema.fields())?.ok_or("schema without fields")?;
                 columns = fields.len();
-                if columns > MAX_COLUMNS {
-                    return Err(format!("{columns} columns: at most {MAX_COLUMNS}"));
+                if columns > limits.max_columns {
+                    return Err(format!("{columns} columns: at most {}", limits.max_columns));
                 }
                 for field in fields {
                     let field = planus(field)?;
@@ -82,30 +118,31 @@ pub(crate) fn check_stream(body: &[u8]) -> Result<(), String> {
                 }
             }
             Some(MessageHeaderRef::RecordBatch(batch)) => {
-                let rows = check_batch(&batch, body_len)?;
+                let rows = check_batch(&batch, body_len, limits.max_rows)?;
                 cells = cells.saturating_add(rows.saturating_mul(columns.max(1) as i64));
             }
             Some(MessageHeaderRef::DictionaryBatch(dict)) => {
                 if let Some(batch) = planus(dict.data())? {
-                    cells = cells.saturating_add(check_batch(&batch, body_len)?);
+                    cells = cells.saturating_add(check_batch(&batch, body_len, limits.max_rows)?);
                 }
             }
             Some(_) => return Err("tensor messages are not supported".into()),
             None => return Err("message without a header".into()),
         }
-        if cells > MAX_CELLS {
-            return Err(format!("more than {MAX_CELLS} cells (rows × columns) in one request"));
+        if cells > limits.max_cells {
+            return Err(format!("more than {} cells (rows × columns)", limits.max_cells));
         }
-        rest = &rest[body_len as usize..];
+        r.seek(SeekFrom::Current(body_len)).map_err(|e| format!("cannot read the stream: {e}"))?;
+        left -= body_len as u64;
     }
     Ok(())
 }
 
 /// Checks one record batch against its message body; returns its row count.
-fn check_batch(batch: &RecordBatchRef<'_>, body_len: i64) -> Result<i64, String> {
+fn check_batch(batch: &RecordBatchRef<'_>, body_len: i64, max_rows: i64) -> Result<i64, String> {
     let rows = planus(batch.length())?;
-    if !(0..=MAX_ROWS).contains(&rows) {
-        return Err(format!("a record batch of {rows} rows: at most {MAX_ROWS}"));
+    if !(0..=max_rows).contains(&rows) {
+        return Err(format!("a record batch of {rows} rows: at most {max_rows}"));
     }
     if planus(batch.compression())?.is_some() {
         return Err("compressed record batches are not supported".into());
@@ -144,15 +181,15 @@ mod tests {
     #[test]
     fn accepts_what_pyarrow_writes_and_refuses_the_fuzzers_findings() {
         // pyarrow 26 (tests/fuzz/make_seeds.py): int64, int32, float64, uint8, string, large_string.
-        check_stream(include_bytes!("../../tests/fuzz/corpus/ingest_arrow/valid.arrows")).unwrap();
-        let e = check_stream(include_bytes!("../../tests/fuzz/corpus/ingest_arrow/polars-petabyte-allocation.arrows"))
+        check_stream(include_bytes!("../tests/fuzz/corpus/ingest_arrow/valid.arrows")).unwrap();
+        let e = check_stream(include_bytes!("../tests/fuzz/corpus/ingest_arrow/polars-petabyte-allocation.arrows"))
             .unwrap_err();
         assert!(!e.is_empty());
     }
 
     #[test]
     fn refuses_lengths_past_the_end() {
-        let valid = include_bytes!("../../tests/fuzz/corpus/ingest_arrow/valid.arrows");
+        let valid = include_bytes!("../tests/fuzz/corpus/ingest_arrow/valid.arrows");
         for cut in [3, 8, 100, valid.len() - 9] {
             assert!(check_stream(&valid[..cut]).is_err(), "cut at {cut}");
         }
