@@ -182,3 +182,55 @@ fn a_malformed_arrow_reference_is_a_start_up_error_naming_the_file_not_an_abort(
         }
     }
 }
+
+#[test]
+fn sigterm_with_a_request_stuck_past_the_grace_period_exits_non_zero_saying_what_was_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let x: Vec<f64> = (0..1000).map(|i| (i % 100) as f64).collect();
+    let mut df = df!("x" => x).unwrap();
+    ParquetWriter::new(std::fs::File::create(dir.path().join("reference.parquet")).unwrap()).finish(&mut df).unwrap();
+    // Sliding by one row: a 300k-row batch is 298k windows to score, far longer than the grace.
+    let config = dir.path().join("model.toml");
+    std::fs::write(
+        &config,
+        "[server]\nmax_body_bytes = 8388608\nshutdown_grace_seconds = 1\n\n[[model]]\nname = \"m\"\n\
+         reference = \"reference.parquet\"\nwindow = 2000\nstep = 1\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config", config.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::blocking::Client::new();
+    wait_ready(&client, &base);
+    let body = json!({"model": "m", "features": {"x": vec![50.0; 300_000]}});
+    let url = format!("{base}/ingest");
+    std::thread::spawn(move || reqwest::blocking::Client::new().post(url).json(&body).send());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let m = client.get(format!("{base}/metrics")).send().unwrap().text().unwrap();
+        if m.contains("driftwatch_requests_in_flight 1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the request never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let signalled = Instant::now();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(signalled.elapsed() < Duration::from_secs(10), "SIGTERM did not end the process");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(signalled.elapsed() >= Duration::from_secs(1), "exited before the grace period");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("grace period (1 s) ran out with 1 request(s) in flight"), "{stderr}");
+}
