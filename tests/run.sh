@@ -4,7 +4,8 @@
 # `prometheus-alertmanager` (delivers alerts to the sidecar in tests/it/alertmanager.rs) and
 # `docker-compose`, and kubernetes-validate from PyPI (tests/it/deploy.rs checks deploy/ with them),
 # and @grafana/schema with typescript from npm (tests/it/dashboards.rs type-checks the dashboards),
-# and `chromium` (tests/it/report_browser.rs renders the drift report headless).
+# and `chromium` (tests/it/report_browser.rs renders the drift report headless), and prometheus_client
+# from PyPI (its strict OpenMetrics parser checks the exposition).
 # Then turns on the `system-tests` feature, which compiles those tests in; plain `cargo test` leaves
 # them out and needs nothing but Rust.
 set -euo pipefail
@@ -27,6 +28,11 @@ fi
 if ! python3 -c "import kubernetes_validate" >/dev/null 2>&1; then
     echo "installing kubernetes-validate (PyPI) for tests/it/deploy.rs" >&2
     python3 -m pip install -q kubernetes-validate
+fi
+
+if ! python3 -c "import prometheus_client" >/dev/null 2>&1; then
+    echo "installing prometheus_client (PyPI) for its strict OpenMetrics parser" >&2
+    python3 -m pip install -q prometheus_client==0.23.1
 fi
 
 # @grafana/schema and TypeScript (npm) for tests/it/dashboards.rs, outside the clone; pinned so a new

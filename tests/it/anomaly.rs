@@ -379,6 +379,11 @@ async fn hostile_label_names_from_a_pulled_prometheus_never_break_the_exposition
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
     assert_valid_exposition(&exposition);
+    #[cfg(feature = "system-tests")]
+    assert_eq!(
+        crate::support::server::assert_strict_openmetrics(&exposition),
+        exposition.lines().filter(|l| l.starts_with("# TYPE ")).count()
+    );
     let ready = exposition.lines().find(|l| l.starts_with("anomaly_ready{")).unwrap();
     assert!(ready.contains("service_name=\"api\"") && ready.contains("x__1___evil_=\"v\""), "{ready}");
     assert!(ready.contains("exported_query=\"q\"") && !ready.contains("reserved"), "{ready}");

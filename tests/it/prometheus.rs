@@ -56,6 +56,14 @@ async fn prometheus_scrapes_the_scores_the_sidecar_computed() {
     let resp: Value =
         client.post(format!("http://{sidecar}/ingest")).json(&body).send().await.unwrap().json().await.unwrap();
     assert_eq!(resp["windows_scored"], 1, "{resp}");
+    let points = json!({"model": "churn", "series": {"latency": {"timestamps": (1..40).collect::<Vec<_>>(), "values": vec![0.5; 39]}}});
+    let resp_series = client.post(format!("http://{sidecar}/ingest")).json(&points).send().await.unwrap();
+    assert!(resp_series.status().is_success());
+    // What Prometheus scrapes, through the strictest OpenMetrics parser.
+    let exposition = client.get(format!("http://{sidecar}/metrics")).send().await.unwrap().text().await.unwrap();
+    let families = exposition.lines().filter(|l| l.starts_with("# TYPE ")).count();
+    assert!(families > 20, "{exposition}");
+    assert_eq!(crate::support::server::assert_strict_openmetrics(&exposition), families, "{exposition}");
 
     let scores = wait_for(&client, &prom, "data_drift_score{model_name=\"churn\"}", 6).await;
     assert_eq!(scores.len(), 6, "x, y: psi+ks; color: psi+chi2");

@@ -115,3 +115,28 @@ pub(crate) fn demo_spec() -> &'static driftwatch::monitor::reference::ModelSpec 
         driftwatch::monitor::reference::load_model(config.models[0].clone()).unwrap().0
     })
 }
+
+/// Parses `text` with the Python Prometheus client's OpenMetrics parser, the strictest there is (it
+/// refuses what Prometheus' own scraper would let through); panics with its complaint. Returns the
+/// number of metric families.
+#[cfg(feature = "system-tests")]
+pub(crate) fn assert_strict_openmetrics(text: &str) -> usize {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    const PARSE: &str = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\nprint(len(list(p(sys.stdin.read()))))";
+    let mut child = Command::new("python3")
+        .args(["-c", PARSE])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 (tests/run.sh installs prometheus_client)");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the OpenMetrics parser refused the exposition:\n{}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
