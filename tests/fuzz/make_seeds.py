@@ -5,6 +5,7 @@ Requires pyarrow for the Arrow seeds: pip install pyarrow && python3 tests/fuzz/
 import io
 import json
 import pathlib
+import struct
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -33,6 +34,19 @@ write("ingest_json", "rows.json", json.dumps({"model": "demo-churn", "rows": row
 write("ingest_json", "mismatch.json", json.dumps({"model": "demo-churn", "features": {"age": [1, 2], "plan": ["a"]}}))
 write("ingest_json", "duplicate.json", '{"model":"demo-churn","features":{"age":[1],"age":[2]}}')
 write("ingest_json", "nested.json", '{"model":"demo-churn","features":{"age":[[[[1]]]]}}')
+
+write(
+    "ingest_json",
+    "series.json",
+    json.dumps(
+        {
+            "model": "demo-churn",
+            "features": {"age": [31]},
+            "series": {"latency_p95": {"timestamps": [1732500000, 1732500060, 1732500200], "values": [0.12, None, 0.15]}},
+        },
+        separators=(",", ":"),
+    ),
+)
 
 write("ingest_ndjson", "rows.ndjson", "\n".join(json.dumps(r) for r in rows) + "\n")
 write("ingest_ndjson", "crlf.ndjson", "\r\n".join(json.dumps(r) for r in rows) + "\r\n\r\n")
@@ -83,3 +97,17 @@ payload = {
 write("alertmanager", "firing.json", json.dumps(payload))
 write("alertmanager", "version3.json", json.dumps(dict(payload, version="3")))
 write("alertmanager", "no-alertname.json", json.dumps(dict(payload, alerts=[dict(alert, labels={})])))
+
+
+# series_grid: little-endian (timestamp, value) f64 pairs. A regular minute series, then spacings and
+# magnitudes at the edges of what the grid accepts (sub-millisecond steps, a jump to the largest
+# timestamp, values of every class).
+def pairs(ps):
+    return b"".join(struct.pack("<dd", t, v) for t, v in ps)
+
+
+minute = [(1_732_500_000 + 60 * i, 0.1 + (i % 7) / 100) for i in range(64)]
+write("series_grid", "minute.bin", pairs(minute))
+write("series_grid", "tiny-steps.bin", pairs([(1e-300 * i, 1.0) for i in range(16)] + [(1e11, 2.0)]))
+write("series_grid", "huge-gap.bin", pairs(minute[:20] + [(1e11, 1.0), (1e11 + 1.0, float("nan"))]))
+write("series_grid", "edges.bin", pairs([(0.0, 1e308), (5e-324, -1e308), (1.0, float("inf")), (2.0, float("nan"))]))

@@ -257,6 +257,30 @@ fn corpus() -> Vec<Case> {
         include_bytes!("../fuzz/corpus/ingest_arrow/polars-petabyte-allocation.arrows").to_vec(),
         400,
     ));
+    // Timestamps that are numbers but no place on a series grid (they used to spin the gap filler).
+    let series = |ts: Value| j(json!({"model": "m", "series": {"latency": {"timestamps": ts, "values": [1.0, 2.0]}}}));
+    c.push(json_case("series timestamp near f64::MAX", series(json!([0.0, 1.0e300])), 422));
+    c.push(json_case("series timestamps in milliseconds", series(json!([1.7e12, 1.7e12 + 60_000.0])), 422));
+    c.push(json_case("series timestamp negative", series(json!([-1.0e18, 0.0])), 422));
+    c.push(json_case("series timestamps decreasing", series(json!([100.0, 50.0])), 422));
+    // Query strings and paths that do not parse: JSON errors like every other rejection.
+    c.push(other(
+        "model given twice in the query",
+        "POST",
+        "/ingest?model=m&model=other",
+        Some("application/x-ndjson"),
+        b"{\"x\":1}\n",
+        400,
+    ));
+    c.push(other(
+        "percent-encoding of invalid UTF-8 in the query (no such model)",
+        "POST",
+        "/ingest?model=%FF%FE",
+        Some("application/x-ndjson"),
+        b"{\"x\":1}\n",
+        404,
+    ));
+    c.push(other("bad percent-encoding in the path", "GET", "/v1/models/%FF%FE", None, b"", 400));
     c.push(json_case("two JSON objects back to back", r#"{"model":"m","features":{"x":[1]}}{"model":"m"}"#, 400));
     c
 }
