@@ -32,6 +32,14 @@ pub(crate) fn decode(spec: &ModelSpec, body: &[u8]) -> Result<Decoded, ApiError>
 
 fn decode_inner(spec: &ModelSpec, body: &[u8]) -> Result<Decoded, ApiError> {
     crate::arrow_guard::check_stream(body).map_err(invalid)?;
+    if let Some(batch) = super::arrow_direct::decode(spec, body) {
+        return batch.map(Decoded::Features);
+    }
+    with_polars(spec, body)
+}
+
+/// The polars path: every stream `arrow_guard` lets through, series tables included.
+pub(super) fn with_polars(spec: &ModelSpec, body: &[u8]) -> Result<Decoded, ApiError> {
     let frame = IpcStreamReader::new(Cursor::new(body)).finish().map_err(|e| invalid(e.to_string()))?;
     let mut names: Vec<&str> = frame.get_column_names().into_iter().map(|n| n.as_str()).collect();
     names.sort_unstable();

@@ -3,6 +3,7 @@
 //! the offending field; none touches model state.
 
 pub(crate) mod arrow;
+mod arrow_direct;
 pub(crate) mod json;
 pub(crate) mod ndjson;
 pub(crate) mod series;

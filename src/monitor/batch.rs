@@ -23,6 +23,8 @@ pub struct Batch {
 pub(crate) enum ColumnInput {
     Json(Vec<Value>),
     Float(Vec<Option<f64>>),
+    /// Numbers with NaN for missing, non-finite values already NaN.
+    Numbers(Vec<f64>),
     Text(Vec<Option<String>>),
 }
 
@@ -31,6 +33,7 @@ impl ColumnInput {
         match self {
             ColumnInput::Json(v) => v.len(),
             ColumnInput::Float(v) => v.len(),
+            ColumnInput::Numbers(v) => v.len(),
             ColumnInput::Text(v) => v.len(),
         }
     }
@@ -146,11 +149,12 @@ fn convert(kind: FeatureKind, input: ColumnInput, field: &str) -> Result<Values,
         (FeatureKind::Numeric, ColumnInput::Float(v)) => {
             Ok(Values::Numeric(v.into_iter().map(|x| x.filter(|x| x.is_finite()).unwrap_or(f64::NAN)).collect()))
         }
+        (FeatureKind::Numeric, ColumnInput::Numbers(v)) => Ok(Values::Numeric(v)),
         (FeatureKind::Categorical, ColumnInput::Text(v)) => Ok(Values::Categorical(v)),
         (FeatureKind::Numeric, ColumnInput::Text(_)) => {
             Err(ApiError::unprocessable("invalid_type", Some(field), "expected a numeric column, got strings"))
         }
-        (FeatureKind::Categorical, ColumnInput::Float(_)) => Err(ApiError::unprocessable(
+        (FeatureKind::Categorical, ColumnInput::Float(_) | ColumnInput::Numbers(_)) => Err(ApiError::unprocessable(
             "invalid_type",
             Some(field),
             "expected a string column, got floating-point numbers",
