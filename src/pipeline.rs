@@ -79,13 +79,25 @@ impl Pipeline {
         query_model: Option<String>,
         bytes: &[u8],
     ) -> Result<IngestResponse, ApiError> {
-        let (model, decoded) = match format {
-            Format::Json => {
+        // The columnar JSON shape, read in one pass; the general parser below is its fallback.
+        let fast = match format {
+            Format::Json => match ingest::json_columns::parse(bytes) {
+                Some(columns) => {
+                    let model = self.model(columns.model.clone().or(query_model.clone()))?;
+                    columns.into_batch(&model.spec).map(|batch| (model, batch))
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        let (model, decoded) = match (format, fast) {
+            (_, Some((model, batch))) => (model, ingest::Decoded { batch: Some(batch?), series: None }),
+            (Format::Json, _) => {
                 let mut body = ingest::json::parse(bytes)?;
                 let model = self.model(body.model.take().or(query_model))?;
                 (model, ingest::decode_json(&model.spec, body)?)
             }
-            Format::Ndjson | Format::ArrowStream => {
+            (Format::Ndjson | Format::ArrowStream, _) => {
                 let model = self.model(query_model)?;
                 (model, ingest::decode(&model.spec, format, bytes)?)
             }

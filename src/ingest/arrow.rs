@@ -23,19 +23,17 @@ pub(crate) enum Decoded {
     Series(SeriesBatch),
 }
 
-/// polars panics on some malformed streams instead of returning an error (found by the
-/// `ingest_arrow` fuzz target: an unwrap in `RecordBatch` → `DataFrame`), so the whole decode runs
-/// under `catch_unwind`: a bad body is a 400, never a dead request task.
+/// The framing is checked first ([`crate::arrow_guard`]); feature streams of flat columns are then
+/// read directly ([`super::arrow_direct`]), the rest by polars. polars panics on some malformed
+/// streams instead of returning an error (found by the `ingest_arrow` fuzz target: an unwrap in
+/// `RecordBatch` → `DataFrame`), so its part runs under `catch_unwind`: a bad body is a 400, never a
+/// dead request task. The direct reader does not (a panic there is a bug the fuzzer must see).
 pub(crate) fn decode(spec: &ModelSpec, body: &[u8]) -> Result<Decoded, ApiError> {
-    catch_unwind(AssertUnwindSafe(|| decode_inner(spec, body))).unwrap_or_else(|_| Err(invalid("unreadable".into())))
-}
-
-fn decode_inner(spec: &ModelSpec, body: &[u8]) -> Result<Decoded, ApiError> {
     crate::arrow_guard::check_stream(body).map_err(invalid)?;
     if let Some(batch) = super::arrow_direct::decode(spec, body) {
         return batch.map(Decoded::Features);
     }
-    with_polars(spec, body)
+    catch_unwind(AssertUnwindSafe(|| with_polars(spec, body))).unwrap_or_else(|_| Err(invalid("unreadable".into())))
 }
 
 /// The polars path: every stream `arrow_guard` lets through, series tables included.

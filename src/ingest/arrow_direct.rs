@@ -213,9 +213,8 @@ fn append_column(column: &mut Incoming, rows: usize, validity: Option<&[u8]>, bu
             let decoded = values.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default()));
             match validity {
                 None => out.extend(decoded.map(finite)),
-                Some(_) => {
-                    out.extend(decoded.enumerate().map(|(i, x)| if is_valid(validity, i) { finite(x) } else { f64::NAN }))
-                }
+                Some(_) => out
+                    .extend(decoded.enumerate().map(|(i, x)| if is_valid(validity, i) { finite(x) } else { f64::NAN })),
             }
         }
         (Sink::Numbers(out), physical) => {
@@ -256,7 +255,8 @@ fn append_column(column: &mut Incoming, rows: usize, validity: Option<&[u8]>, bu
         (Sink::Text(out), Physical::Bool) => {
             let bits = bufs[0].get(..rows.div_ceil(8))?;
             out.extend((0..rows).map(|i| {
-                is_valid(validity, i).then(|| if bits[i / 8] & (1 << (i % 8)) != 0 { "true" } else { "false" }.to_owned())
+                is_valid(validity, i)
+                    .then(|| if bits[i / 8] & (1 << (i % 8)) != 0 { "true" } else { "false" }.to_owned())
             }));
         }
         (Sink::Text(out), Physical::Int { bytes, signed }) => {
@@ -351,19 +351,27 @@ mod tests {
         let n = 37;
         let opt = |i: usize| i % 5 != 3;
         let f64s: Vec<Option<f64>> = (0..n)
-            .map(|i| opt(i).then(|| match i % 7 {
-                0 => f64::NAN,
-                1 => f64::INFINITY,
-                2 => -0.0,
-                _ => i as f64 * 1.37 - 20.0,
-            }))
+            .map(|i| {
+                opt(i).then(|| match i % 7 {
+                    0 => f64::NAN,
+                    1 => f64::INFINITY,
+                    2 => -0.0,
+                    _ => i as f64 * 1.37 - 20.0,
+                })
+            })
             .collect();
         let frame = frame(vec![
             Column::new("age".into(), (0..n).map(|i| opt(i).then_some(i as i64 - 3)).collect::<Vec<_>>()),
-            Column::new("tenure_months".into(), (0..n).map(|i| opt(i + 1).then_some(i as i32 * 1000)).collect::<Vec<_>>()),
+            Column::new(
+                "tenure_months".into(),
+                (0..n).map(|i| opt(i + 1).then_some(i as i32 * 1000)).collect::<Vec<_>>(),
+            ),
             Column::new("monthly_charges".into(), f64s),
             Column::new("support_calls".into(), (0..n).map(|i| (i % 250) as u32).collect::<Vec<_>>()),
-            Column::new("plan".into(), (0..n).map(|i| opt(i + 2).then(|| format!("plan-{}", i % 3))).collect::<Vec<_>>()),
+            Column::new(
+                "plan".into(),
+                (0..n).map(|i| opt(i + 2).then(|| format!("plan-{}", i % 3))).collect::<Vec<_>>(),
+            ),
             Column::new("region".into(), (0..n).map(|i| ["eu", "us", "ünï"][i % 3]).collect::<Vec<_>>()),
         ]);
         for chunk in [1, 5, n] {

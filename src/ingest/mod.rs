@@ -5,6 +5,7 @@
 pub(crate) mod arrow;
 mod arrow_direct;
 pub(crate) mod json;
+pub(crate) mod json_columns;
 pub(crate) mod ndjson;
 pub(crate) mod series;
 
@@ -54,6 +55,17 @@ impl Format {
 /// Decodes a body for `spec`: everything `/ingest` does before it touches state. The fuzz targets
 /// (`tests/fuzz`) drive this.
 pub fn decode(spec: &ModelSpec, format: Format, body: &[u8]) -> Result<Decoded, ApiError> {
+    if format == Format::Json
+        && let Some(batch) = json_columns::parse(body).and_then(|c| c.into_batch(spec))
+    {
+        return Ok(Decoded { batch: Some(batch?), series: None });
+    }
+    decode_general(spec, format, body)
+}
+
+/// [`decode`] without the columnar JSON fast path ([`json_columns`]): what the fuzz target holds
+/// it to.
+pub fn decode_general(spec: &ModelSpec, format: Format, body: &[u8]) -> Result<Decoded, ApiError> {
     match format {
         Format::Json => decode_json(spec, json::parse(body)?),
         Format::Ndjson => ndjson::decode(spec, body).map(|(batch, series)| Decoded { batch, series }),
