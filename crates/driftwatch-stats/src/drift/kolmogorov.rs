@@ -378,9 +378,90 @@ pub fn smirnov(n: u64, x: f64) -> f64 {
     }
     let nf = n as f64;
     let jmax = (nf * (1.0 - x)).floor() as u64;
-    // Three passes (log terms, their maximum, the scaled sum) rather than one online log-sum-exp:
-    // the libm calls of different terms are then independent and overlap in the pipeline.
+    // Three passes (log terms, their maximum, the scaled sum), the logarithms and exponentials of a
+    // block at a time through the vectorised kernels: ~9,000 terms for n = 9,091.
+    const BLOCK: usize = 512;
+    let count = jmax as usize + 1;
+    let mut terms = vec![0.0f64; count];
+    let (mut ratio, mut a, mut b) = ([0.0f64; BLOCK], [0.0f64; BLOCK], [0.0f64; BLOCK]);
+    // j within a block as doubles, so the argument loop needs no integer conversion and vectorises.
+    let mut offsets = [0.0f64; BLOCK];
+    for (k, o) in offsets.iter_mut().enumerate() {
+        *o = k as f64;
+    }
     let mut log_binom = 0.0; // ln C(n, j)
+    for start in (0..count).step_by(BLOCK) {
+        let len = BLOCK.min(count - start);
+        let first = start as f64;
+        for k in 0..len {
+            let jf = first + offsets[k];
+            // ln C(n, j) grows by ln((n − j + 1) / j); j = 0 adds ln 1 = 0 (fixed below).
+            ratio[k] = (nf - jf + 1.0) / jf;
+            let ak = 1.0 - x - jf / nf;
+            // a ≤ 0 only at the last term; its logarithm is not used (see below).
+            a[k] = if ak > 0.0 { ak } else { 1.0 };
+            b[k] = x + jf / nf;
+        }
+        if start == 0 {
+            ratio[0] = 1.0;
+        }
+        for v in [&mut ratio, &mut a, &mut b] {
+            crate::kernels::ln_in_place(&mut v[..len]);
+        }
+        // The running sum is serial (and kept in j order, as the scalar sum adds it); the rest of
+        // each term vectorises.
+        for r in &mut ratio[..len] {
+            log_binom += *r;
+            *r = log_binom;
+        }
+        for k in 0..len {
+            let jf = first + offsets[k];
+            terms[start + k] = if 1.0 - x - jf / nf > 0.0 {
+                ratio[k] + (nf - jf) * a[k] + (jf - 1.0) * b[k]
+            } else if nf == jf {
+                ratio[k] + (jf - 1.0) * b[k]
+            } else {
+                f64::NEG_INFINITY
+            };
+        }
+    }
+    let max_log = max_of(&terms);
+    if max_log == f64::NEG_INFINITY {
+        return 0.0;
+    }
+    terms.iter_mut().for_each(|t| *t -= max_log);
+    crate::kernels::exp_nonpositive_in_place(&mut terms);
+    // Four partial sums: a single accumulator waits on every add.
+    let mut lanes = [0.0f64; 4];
+    let mut quads = terms.chunks_exact(4);
+    for q in &mut quads {
+        for (l, t) in lanes.iter_mut().zip(q) {
+            *l += t;
+        }
+    }
+    let sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + quads.remainder().iter().sum::<f64>();
+    (x.ln() + max_log + sum.ln()).exp().clamp(0.0, 1.0)
+}
+
+/// The largest of NaN-free values, four lanes at a time.
+fn max_of(values: &[f64]) -> f64 {
+    let mut lanes = [f64::NEG_INFINITY; 4];
+    let mut quads = values.chunks_exact(4);
+    for q in &mut quads {
+        for (l, &v) in lanes.iter_mut().zip(q) {
+            *l = if v > *l { v } else { *l };
+        }
+    }
+    quads.remainder().iter().chain(&lanes).copied().fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// The same sum with libm's scalar `ln` and `exp` term by term: what the vectorised kernels are
+/// checked against.
+#[cfg(test)]
+fn smirnov_libm(n: u64, x: f64) -> f64 {
+    let nf = n as f64;
+    let jmax = (nf * (1.0 - x)).floor() as u64;
+    let mut log_binom = 0.0;
     let terms: Vec<f64> = (0..=jmax)
         .map(|j| {
             let jf = j as f64;
@@ -416,6 +497,23 @@ mod tests {
         assert!((smirnov(1, 0.3) - 0.7).abs() < 1e-15);
         // n = 2, x = 0.5: x·[(1−x)^2·x^−1 + 2·(0.5−x)·x^0 ...] = 0.5·(0.25/0.5 + 0) = 0.25.
         assert!((smirnov(2, 0.5) - 0.25).abs() < 1e-15);
+    }
+
+    #[test]
+    fn smirnov_with_vectorised_logs_equals_the_libm_sum_to_1e_12() {
+        let mut worst: f64 = 0.0;
+        for n in [1u64, 2, 3, 10, 141, 1000, 9091, 50_000] {
+            for i in 1..200 {
+                let x = i as f64 / 200.0;
+                let (fast, slow) = (smirnov(n, x), smirnov_libm(n, x));
+                if slow > 1e-300 {
+                    worst = worst.max((fast - slow).abs() / slow);
+                } else {
+                    assert!(fast <= 1e-290, "n={n} x={x}: {fast} vs {slow}");
+                }
+            }
+        }
+        assert!(worst < 1e-12, "relative difference {worst:e}");
     }
 
     #[test]
