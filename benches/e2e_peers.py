@@ -12,7 +12,7 @@ Needs a release binary (--binary, default $CARGO_TARGET_DIR/release/driftwatch, 
 defaulting to ~/.cache/driftwatch-target; build it with `cargo build --release`) and
 ../shared/peers/drift_baseline.py beside the repository (or PEERS=path/to/drift_baseline.py), whose
 PSI helpers the scipy loop uses. Evidently is optional: without it its row says "not installed".
-Evidently takes about 50 s per run here, so a default run takes about 6 minutes.
+Evidently takes about 45 s per run here (2 cores), so a default run takes about 5 minutes.
 """
 import argparse
 import hashlib
@@ -265,6 +265,7 @@ def main():
         binary_sha = hashlib.sha256(f.read()).hexdigest()[:16]
     res = {"scenario": SCENARIO, "runs": args.runs, "binary": args.binary, "binary_sha256_16": binary_sha,
            "binary_version": subprocess.run([args.binary, "--version"], capture_output=True, text=True).stdout.strip(),
+           "loadavg_at_start": os.getloadavg(),  # above ~0.5 on 2 cores, something else shares the machine
            "driftwatch": {}}
     proc = None
     with tempfile.TemporaryDirectory(prefix="dw-e2e-") as workdir:

@@ -13,6 +13,8 @@
 //! 4. /metrics of 10 models × 100 features (about 10k series), and ingest latency while a second
 //!    task scrapes it in a loop.
 //! 5. Window memory: a 100-feature × 10k window filled to 9,999 rows.
+//!
+//! `SECTIONS=2 cargo bench --bench ingest` runs only the sections listed (for a profiler).
 
 use std::fmt::Write as _;
 use std::io::Cursor;
@@ -91,6 +93,21 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// The router a server builds once at start (building it per request would time axum's route
+/// table, not ingest).
+fn router(st: &Arc<AppState>) -> axum::Router {
+    use std::sync::OnceLock;
+    static ROUTERS: OnceLock<std::sync::Mutex<Vec<(usize, axum::Router)>>> = OnceLock::new();
+    let key = Arc::as_ptr(st) as usize;
+    let mut routers = ROUTERS.get_or_init(Default::default).lock().unwrap();
+    if let Some((_, r)) = routers.iter().find(|(k, _)| *k == key) {
+        return r.clone();
+    }
+    let r = app(st.clone());
+    routers.push((key, r.clone()));
+    r
+}
+
 struct Timed {
     ms: f64,
     filled: bool,
@@ -99,7 +116,7 @@ struct Timed {
 async fn post(st: &Arc<AppState>, uri: &str, content_type: &str, body: &[u8]) -> Timed {
     let req = Request::post(uri).header("content-type", content_type).body(Body::from(body.to_vec())).unwrap();
     let t = Instant::now();
-    let resp = app(st.clone()).oneshot(req).await.unwrap();
+    let resp = router(st).oneshot(req).await.unwrap();
     let status = resp.status();
     let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
     let ms = t.elapsed().as_secs_f64() * 1e3;
@@ -143,6 +160,8 @@ async fn drive(
 }
 
 fn main() {
+    let sections = std::env::var("SECTIONS").unwrap_or_else(|_| "12345".into());
+    let on = |n: char| sections.contains(n);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     const ARROW: &str = "application/vnd.apache.arrow.stream";
     const JSON: &str = "application/json";
@@ -156,6 +175,9 @@ fn main() {
     rt.block_on(async {
         for (name, uri, ct, bodies) in [("Arrow", "/ingest?model=m0", ARROW, &arrow), ("JSON", "/ingest", JSON, &json)]
         {
+            if !on('1') {
+                break;
+            }
             let (mut ingest, mut filling) = drive(&st, uri, ct, bodies, 100, 1000).await;
             let kb = bodies[0].len() as f64 / 1024.0;
             let p50 = summary(&format!("{name} 500 rows x 100 features ({kb:.0} KiB), ingest only"), &mut ingest);
@@ -177,11 +199,17 @@ fn main() {
         for (name, uri, ct, bodies) in
             [("Arrow", "/ingest?model=m0", ARROW, &arrow1), ("JSON", "/ingest", JSON, &json1)]
         {
+            if !on('2') {
+                break;
+            }
             let (mut ingest, _) = drive(&st, uri, ct, bodies, 500, 5000).await;
             summary(&format!("{name} 1 row x 100 features ({} B)", bodies[0].len()), &mut ingest);
         }
     });
 
+    if !on('3') && !on('4') && !on('5') {
+        return;
+    }
     // 3. The table BENCHMARKS.md has kept since 2026-11-25: 1,000 rows × 50 features of JSON.
     let (_dir, st) = state(1, 50, 20_000, 50_000);
     let bodies: Vec<Vec<u8>> = (0..10).map(|_| json_body("m0", &columns(&mut rng, 50, 1000))).collect();
@@ -201,7 +229,7 @@ fn main() {
         let scrape = |st: Arc<AppState>| async move {
             let req = Request::get("/metrics").body(Body::empty()).unwrap();
             let t = Instant::now();
-            let resp = app(st).oneshot(req).await.unwrap();
+            let resp = router(&st).oneshot(req).await.unwrap();
             let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
             (t.elapsed().as_secs_f64() * 1e3, bytes)
         };

@@ -110,7 +110,7 @@ fn features(spec: &ModelSpec, frame: &DataFrame) -> Result<Batch, ApiError> {
                 format!("unsupported column type {dtype}"),
             ));
         };
-        builder.column(name, &field, input)?;
+        builder.column(name, &|| field.clone(), input)?;
     }
     builder.finish()
 }

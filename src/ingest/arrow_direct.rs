@@ -83,12 +83,11 @@ pub(crate) fn decode(spec: &ModelSpec, body: &[u8]) -> Option<Result<Batch, ApiE
     let columns = read(spec, body)?;
     let mut builder = BatchBuilder::new(spec);
     for c in columns {
-        let field = format!("columns.{}", c.name);
         let input = match c.sink {
             Sink::Numbers(v) => ColumnInput::Numbers(v),
             Sink::Text(v) => ColumnInput::Text(v),
         };
-        if let Err(e) = builder.column(&c.name, &field, input) {
+        if let Err(e) = builder.column(&c.name, &|| format!("columns.{}", c.name), input) {
             return Some(Err(e));
         }
     }
@@ -141,16 +140,18 @@ fn schema_columns(spec: &ModelSpec, schema: &ipc::SchemaRef<'_>) -> Option<Vec<I
     }
     let fields = schema.fields().ok()??;
     let mut columns: Vec<Incoming> = Vec::with_capacity(fields.len());
+    let mut seen = std::collections::HashSet::with_capacity(fields.len());
     for field in fields.iter() {
         let field = field.ok()?;
         if field.dictionary().ok()?.is_some() || field.children().ok()?.is_some_and(|c| !c.is_empty()) {
             return None;
         }
         let physical = Physical::from_type(field.type_().ok()??)?;
-        let name = field.name().ok()?.unwrap_or_default().to_owned();
-        if columns.iter().any(|c| c.name == name) {
+        let name = field.name().ok()?.unwrap_or_default();
+        if !seen.insert(name) {
             return None;
         }
+        let name = name.to_owned();
         let numeric = spec.feature_index(&name).is_some_and(|i| spec.features[i].kind == FeatureKind::Numeric);
         let numbers = physical.is_float() || (numeric && matches!(physical, Physical::Int { .. }));
         let sink = if numbers { Sink::Numbers(Vec::new()) } else { Sink::Text(Vec::new()) };

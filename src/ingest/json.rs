@@ -36,7 +36,7 @@ pub(crate) fn to_batch(spec: &ModelSpec, body: JsonBody) -> Result<Batch, ApiErr
         (Some(features), None) => {
             let mut builder = BatchBuilder::new(spec);
             for (name, values) in features.0 {
-                builder.column(&name, &format!("features.{name}"), ColumnInput::Json(values))?;
+                builder.column(&name, &|| format!("features.{name}"), ColumnInput::Json(values))?;
             }
             builder.finish()
         }

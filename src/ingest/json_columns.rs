@@ -82,7 +82,7 @@ impl Columns<'_> {
                 Column::Nulls(n) if kind(name) == Some(FeatureKind::Categorical) => ColumnInput::Text(vec![None; n]),
                 Column::Nulls(n) => ColumnInput::Numbers(vec![f64::NAN; n]),
             };
-            if let Err(e) = builder.column(name, &format!("features.{name}"), input) {
+            if let Err(e) = builder.column(name, &|| format!("features.{name}"), input) {
                 return Some(Err(e));
             }
         }
@@ -134,6 +134,7 @@ impl<'a> Parser<'a> {
         self.eat(b'{')?;
         self.ws();
         let mut columns: Vec<(&'a str, Column)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         if self.peek()? == b'}' {
             self.i += 1;
             return Some(columns);
@@ -141,7 +142,7 @@ impl<'a> Parser<'a> {
         loop {
             let name = self.string()?;
             // A repeated key is an error the general path words; more keys than it allows too.
-            if columns.len() == MAX_OBJECT_KEYS || columns.iter().any(|(n, _)| *n == name) {
+            if columns.len() == MAX_OBJECT_KEYS || !seen.insert(name) {
                 return None;
             }
             self.ws();

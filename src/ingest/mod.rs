@@ -125,7 +125,7 @@ pub(crate) fn rows_to_batch(spec: &ModelSpec, rows: Vec<UniqueMap<Value>>, row_f
     for (column, feature) in columns.into_iter().zip(&spec.features) {
         if let Some(values) = column {
             any = true;
-            builder.column(&feature.name, &format!("{row_field}[].{}", feature.name), ColumnInput::Json(values))?;
+            builder.column(&feature.name, &|| format!("{row_field}[].{}", feature.name), ColumnInput::Json(values))?;
         }
     }
     if !any {

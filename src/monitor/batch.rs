@@ -51,19 +51,25 @@ impl<'a> BatchBuilder<'a> {
         BatchBuilder { spec, columns: vec![None; spec.features.len()], rows: None }
     }
 
-    /// Adds the column `name`. `field` is how the error should name it (e.g. `features.age`).
-    pub(crate) fn column(&mut self, name: &str, field: &str, input: ColumnInput) -> Result<(), ApiError> {
+    /// Adds the column `name`. `field` says how an error should name it (e.g. `features.age`); it is
+    /// only called for an error, so a request of 100 columns does not format 100 names.
+    pub(crate) fn column(
+        &mut self,
+        name: &str,
+        field: &dyn Fn() -> String,
+        input: ColumnInput,
+    ) -> Result<(), ApiError> {
         let Some(i) = self.spec.feature_index(name) else {
             return Err(ApiError::unprocessable(
                 "unknown_feature",
-                Some(field),
+                Some(&field()),
                 format!("feature {name:?} is not configured for model {:?}", self.spec.config.name),
             ));
         };
         if self.columns[i].is_some() {
             return Err(ApiError::bad_request(
                 "duplicate_feature",
-                Some(field),
+                Some(&field()),
                 format!("feature {name:?} appears twice"),
             ));
         }
@@ -72,7 +78,7 @@ impl<'a> BatchBuilder<'a> {
             Some((n, first)) if *n != len => {
                 return Err(ApiError::unprocessable(
                     "length_mismatch",
-                    Some(field),
+                    Some(&field()),
                     format!("column {name:?} has {len} values but {first:?} has {n}"),
                 ));
             }
@@ -104,7 +110,7 @@ impl<'a> BatchBuilder<'a> {
     }
 }
 
-fn type_error(field: &str, index: usize, expected: &str, got: &Value) -> ApiError {
+fn type_error(field: &dyn Fn() -> String, index: usize, expected: &str, got: &Value) -> ApiError {
     let got = match got {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -115,12 +121,12 @@ fn type_error(field: &str, index: usize, expected: &str, got: &Value) -> ApiErro
     };
     ApiError::unprocessable(
         "invalid_type",
-        Some(&format!("{field}[{index}]")),
+        Some(&format!("{}[{index}]", field())),
         format!("expected {expected}, got {got}"),
     )
 }
 
-fn convert(kind: FeatureKind, input: ColumnInput, field: &str) -> Result<Values, ApiError> {
+fn convert(kind: FeatureKind, input: ColumnInput, field: &dyn Fn() -> String) -> Result<Values, ApiError> {
     match (kind, input) {
         (FeatureKind::Numeric, ColumnInput::Json(values)) => {
             let mut out = Vec::with_capacity(values.len());
@@ -152,11 +158,11 @@ fn convert(kind: FeatureKind, input: ColumnInput, field: &str) -> Result<Values,
         (FeatureKind::Numeric, ColumnInput::Numbers(v)) => Ok(Values::Numeric(v)),
         (FeatureKind::Categorical, ColumnInput::Text(v)) => Ok(Values::Categorical(v)),
         (FeatureKind::Numeric, ColumnInput::Text(_)) => {
-            Err(ApiError::unprocessable("invalid_type", Some(field), "expected a numeric column, got strings"))
+            Err(ApiError::unprocessable("invalid_type", Some(&field()), "expected a numeric column, got strings"))
         }
         (FeatureKind::Categorical, ColumnInput::Float(_) | ColumnInput::Numbers(_)) => Err(ApiError::unprocessable(
             "invalid_type",
-            Some(field),
+            Some(&field()),
             "expected a string column, got floating-point numbers",
         )),
     }
