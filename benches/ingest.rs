@@ -10,7 +10,7 @@
 //!    it is reported apart), in MB of body per second of one request at a time.
 //! 2. The fixed cost: a request of 1 row × 100 features, both formats.
 //! 3. The older latency table: 1,000 rows × 50 features of JSON, window 50k.
-//! 4. /metrics of 10 models × 100 features (about 10k series), and ingest latency while a second
+//! 4. /metrics of 16 models × 100 features (about 10k series), and ingest latency while a second
 //!    task scrapes it in a loop.
 //! 5. Window memory: a 100-feature × 10k window filled to 9,999 rows.
 //!
@@ -219,10 +219,10 @@ fn main() {
         summary("JSON 1000 rows x 50 features, filling a window (+ PSI and KS of 50 x 50k)", &mut filling);
     });
 
-    // 4. /metrics of 10 models × 100 features, every model scored once.
-    let (_dir, st) = state(10, 100, 2_000, 1_000);
+    // 4. /metrics of 16 models × 100 features (about 10k series), every model scored once.
+    let (_dir, st) = state(16, 100, 2_000, 1_000);
     rt.block_on(async {
-        for m in 0..10 {
+        for m in 0..16 {
             let body = json_body(&format!("m{m}"), &columns(&mut rng, 100, 1000));
             assert!(post(&st, "/ingest", JSON, &body).await.filled);
         }
