@@ -15,7 +15,8 @@
 //! - [`pipeline`]: a request's data path: decode → admit → append → score → publish → retrain, and
 //!   Alertmanager payloads → retrain. Beside it (neither imports the other) [`report`]: the drift
 //!   report page, from a running model or from two files.
-//! - [`ingest`]: request decoders (JSON columnar or rows, NDJSON, Arrow IPC) into a validated batch.
+//! - [`ingest`]: request decoders (JSON columnar or rows, NDJSON, Arrow IPC) into a validated batch;
+//!   columnar JSON and flat Arrow streams in one pass, the general decoders their fallback.
 //! - [`series`]: live metric series — each source's detectors, background refits, anomaly gauges,
 //!   and the Prometheus poller.
 //! - [`retrain`]: the retrain policy, the planner that makes requests durable, the signed webhook

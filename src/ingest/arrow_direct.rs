@@ -99,8 +99,7 @@ pub(crate) fn decode(spec: &ModelSpec, body: &[u8]) -> Option<Result<Batch, ApiE
 fn read(spec: &ModelSpec, body: &[u8]) -> Option<Vec<Incoming>> {
     let mut pos = 0usize;
     let mut columns: Option<Vec<Incoming>> = None;
-    loop {
-        let Some(mut mlen) = next_i32(body, &mut pos)? else { break };
+    while let Some(mut mlen) = next_i32(body, &mut pos)? {
         if mlen == -1 {
             mlen = next_i32(body, &mut pos)??;
         }

@@ -134,6 +134,9 @@ unsafe fn ln_avx2(xs: &mut [f64]) {
 /// 2^52: adding it to a non-negative integer below 2^52 puts the integer in the low mantissa bits.
 const TWO52: f64 = 4_503_599_627_370_496.0;
 
+// Constants verbatim from fdlibm (e_log.c, e_exp.c), digits beyond f64 included, so the port is
+// checkable by eye.
+#[allow(clippy::excessive_precision)]
 #[inline(always)]
 fn ln_one(x: f64) -> f64 {
     const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01;
@@ -180,11 +183,12 @@ unsafe fn exp_avx2(xs: &mut [f64]) {
     xs.iter_mut().for_each(|x| *x = exp_one(*x));
 }
 
+#[allow(clippy::excessive_precision)]
 #[inline(always)]
 fn exp_one(x: f64) -> f64 {
     const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01;
     const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
-    const INV_LN2: f64 = 1.442_695_040_888_963_387_00e+00;
+    const INV_LN2: f64 = std::f64::consts::LOG2_E; // fdlibm's invln2, 0x3ff71547652b82fe
     const P1: f64 = 1.666_666_666_666_660_190_37e-01;
     const P2: f64 = -2.777_777_777_701_559_338_42e-03;
     const P3: f64 = 6.613_756_321_437_934_361_17e-05;
