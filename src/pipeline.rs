@@ -20,7 +20,7 @@ use crate::monitor::batch::Batch;
 use crate::monitor::model::ModelState;
 use crate::monitor::profile::profile;
 use crate::monitor::report::WindowReport;
-use crate::monitor::score::score_window;
+use crate::monitor::score::score_window_in_place;
 use crate::retrain::alertmanager::{self, Outcome, Status};
 use crate::retrain::planner::Retrainer;
 use crate::series::{PushError, SeriesSource};
@@ -159,8 +159,8 @@ impl Pipeline {
     fn ingest_features(&self, model: &Arc<ModelState>, batch: &Batch) -> Result<IngestResponse, ApiError> {
         let metrics = &self.metrics;
         let name = model.name();
-        // Each window is scored as it fills and dropped: memory holds one window, however many a
-        // batch fills. Retrain decisions (disk I/O) wait until the model's lock is released.
+        // Each window is scored as it fills and its buffers go back to the model's window for the
+        // next one: memory holds one window and one spare, however many a batch fills. Retrain decisions (disk I/O) wait until the model's lock is released.
         let mut published = Vec::new();
         let mut latest = None;
         let appended = model
@@ -170,7 +170,7 @@ impl Pipeline {
                     .zip(&reference.features)
                     .map(|((c, &missing), r)| profile(c, missing, r))
                     .collect();
-                let report = score_window(&model.spec, reference, window);
+                let report = score_window_in_place(&model.spec, reference, window);
                 model.keep_profiles(report.seq, profiles);
                 tracing::debug!(model = name, seq = report.seq, share = report.drift_share, "window scored");
                 if model.publish(metrics, report.clone()) {

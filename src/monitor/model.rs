@@ -273,7 +273,7 @@ impl ModelState {
     pub(crate) fn append(
         &self,
         batch: &Batch,
-        mut on_window: impl FnMut(&Arc<Reference>, FullWindow),
+        mut on_window: impl FnMut(&Arc<Reference>, &mut FullWindow),
     ) -> Result<Appended, reference::EmptyFeature> {
         let mut inner = lock(&self.inner);
         let mut from = 0;

@@ -14,19 +14,25 @@ use crate::clock::unix_now;
 
 /// Scores one full window against the reference: each feature on its own rayon task, its buffer
 /// filtered of missing values in place (no copy), then one decision across features.
-pub fn score_window(spec: &ModelSpec, reference: &Reference, window: FullWindow) -> WindowReport {
+pub fn score_window(spec: &ModelSpec, reference: &Reference, mut window: FullWindow) -> WindowReport {
+    score_window_in_place(spec, reference, &mut window)
+}
+
+/// [`score_window`] leaving the window's buffers (filtered and sorted) with the caller, who hands
+/// them back to the model's window for the next one.
+pub fn score_window_in_place(spec: &ModelSpec, reference: &Reference, window: &mut FullWindow) -> WindowReport {
     let started = Instant::now();
     let eps = spec.config.eps.get();
     // Small windows are cheaper scored in sequence than spread over threads.
     let min_len = (8192 / window.rows.max(1)).max(1);
     let scored: Vec<ColumnScores> = window
         .columns
-        .into_par_iter()
+        .par_iter_mut()
         .zip(window.missing.par_iter())
         .zip(spec.features.par_iter())
         .zip(reference.features.par_iter())
         .with_min_len(min_len)
-        .map(|(((column, &missing), feature), fref)| score_column(column, missing, feature, fref, eps))
+        .map(|(((column, &missing), feature), fref)| score_column_in_place(column, missing, feature, fref, eps))
         .collect();
     let mut report = decide(spec, scored);
     report.seq = window.seq;
@@ -47,25 +53,35 @@ pub(crate) struct ColumnScores {
 /// `driftwatch report` scores a file one column at a time through this, so its numbers are the
 /// sidecar's.
 pub(crate) fn score_column(
-    column: WindowColumn,
+    mut column: WindowColumn,
+    missing: usize,
+    feature: &Feature,
+    fref: &FeatureReference,
+    eps: f64,
+) -> ColumnScores {
+    score_column_in_place(&mut column, missing, feature, fref, eps)
+}
+
+fn score_column_in_place(
+    column: &mut WindowColumn,
     missing: usize,
     feature: &Feature,
     fref: &FeatureReference,
     eps: f64,
 ) -> ColumnScores {
     match (column, fref) {
-        (WindowColumn::Numeric(mut v), FeatureReference::Numeric(r)) => {
+        (WindowColumn::Numeric(v), FeatureReference::Numeric(r)) => {
             if missing > 0 {
                 v.retain(|x| !x.is_nan());
             }
-            let scores = (!v.is_empty()).then(|| drift::score_numeric(r, &mut v, &feature.methods, eps));
+            let scores = (!v.is_empty()).then(|| drift::score_numeric(r, v, &feature.methods, eps));
             ColumnScores { samples: v.len(), scores }
         }
-        (WindowColumn::Categorical(mut c), FeatureReference::Categorical(r)) => {
+        (WindowColumn::Categorical(c), FeatureReference::Categorical(r)) => {
             if missing > 0 {
                 c.retain(|&x| x != MISSING_CODE);
             }
-            let scores = (!c.is_empty()).then(|| drift::score_categorical(r, &c, &feature.methods, eps));
+            let scores = (!c.is_empty()).then(|| drift::score_categorical(r, c, &feature.methods, eps));
             ColumnScores { samples: c.len(), scores }
         }
         _ => unreachable!("window columns are built from the reference's kinds"),

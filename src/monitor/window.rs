@@ -77,6 +77,22 @@ impl WindowColumn {
             WindowColumn::Categorical(v) => v.capacity() * 4,
         }
     }
+
+    fn clear(&mut self) {
+        match self {
+            WindowColumn::Numeric(v) => v.clear(),
+            WindowColumn::Categorical(v) => v.clear(),
+        }
+    }
+
+    /// A copy in `into`'s buffer (no allocation once it has the capacity).
+    fn copy_into(&self, into: &mut WindowColumn) {
+        match (self, into) {
+            (WindowColumn::Numeric(a), WindowColumn::Numeric(b)) => b.extend_from_slice(a),
+            (WindowColumn::Categorical(a), WindowColumn::Categorical(b)) => b.extend_from_slice(a),
+            (a, b) => *b = a.clone(),
+        }
+    }
 }
 
 /// A full window, ready to score.
@@ -111,6 +127,11 @@ pub(crate) struct Window {
     next_seq: u64,
     /// (rows, arrival time) per appended chunk, oldest first, so a window knows when its first row came.
     arrivals: std::collections::VecDeque<(usize, f64)>,
+    /// The buffers of the last window scored, handed back for the next one: a fresh 8 MB window
+    /// per emit cost page faults on allocation and heap trimming on free that took longer than
+    /// scoring PSI (1.5 ms against 3.6 ms for 100 features × 10k, measured with trimming off).
+    #[serde(skip)]
+    spare: Vec<WindowColumn>,
 }
 
 impl Window {
@@ -124,7 +145,7 @@ impl Window {
             })
             .collect();
         let missing = vec![0; reference.features.len()];
-        Window { size, step, rows: 0, columns, missing, next_seq: 1, arrivals: Default::default() }
+        Window { size, step, rows: 0, columns, missing, next_seq: 1, arrivals: Default::default(), spare: Vec::new() }
     }
 
     pub(crate) fn rows(&self) -> usize {
@@ -161,21 +182,37 @@ impl Window {
             })
     }
 
-    /// Heap bytes held by the window's columns.
+    /// Heap bytes held by the window's columns (and the spare set kept for the next window).
     pub(crate) fn bytes(&self) -> usize {
-        self.columns.iter().map(WindowColumn::bytes).sum()
+        self.columns.iter().chain(&self.spare).map(WindowColumn::bytes).sum()
+    }
+
+    /// An empty buffer of column `i`'s kind: the spare one if it was handed back, else a new one.
+    fn buffer(&mut self, i: usize) -> WindowColumn {
+        let kind_of = |c: &WindowColumn| matches!(c, WindowColumn::Numeric(_));
+        let want_numeric = kind_of(&self.columns[i]);
+        match self.spare.get_mut(i) {
+            Some(spare) if kind_of(spare) == want_numeric => {
+                let mut b = std::mem::replace(spare, WindowColumn::Numeric(Vec::new()));
+                b.clear();
+                b
+            }
+            _ if want_numeric => WindowColumn::Numeric(Vec::with_capacity(self.size)),
+            _ => WindowColumn::Categorical(Vec::with_capacity(self.size)),
+        }
     }
 
     /// Appends rows `[from, batch.rows)` of `batch`, which arrived at unix second `now`, handing each
     /// window to `on_full` as it fills: a sliding window that one batch fills many times is held
-    /// once at a time, not once per step.
+    /// once at a time, not once per step. `on_full` may reorder and filter the window's columns in
+    /// place (scoring does); their buffers come back as the next window's.
     pub(crate) fn push(
         &mut self,
         batch: &Batch,
         from: usize,
         reference: &Reference,
         now: f64,
-        mut on_full: impl FnMut(FullWindow),
+        mut on_full: impl FnMut(&mut FullWindow),
     ) {
         let mut offset = from;
         while offset < batch.rows {
@@ -195,7 +232,9 @@ impl Window {
                 self.arrivals.push_back((take, now));
             }
             if self.rows == self.size {
-                on_full(self.emit());
+                let mut full = self.emit();
+                on_full(&mut full);
+                self.spare = full.columns;
             }
         }
     }
@@ -219,25 +258,21 @@ impl Window {
         let missing = self.missing.clone();
         let columns = if self.step == self.size {
             // Tumbling: hand the buffers over instead of copying them.
-            let size = self.size;
-            let columns = self
-                .columns
-                .iter_mut()
-                .map(|c| match c {
-                    WindowColumn::Numeric(v) => WindowColumn::Numeric(std::mem::replace(v, Vec::with_capacity(size))),
-                    WindowColumn::Categorical(v) => {
-                        WindowColumn::Categorical(std::mem::replace(v, Vec::with_capacity(size)))
-                    }
+            let fresh: Vec<WindowColumn> = (0..self.columns.len()).map(|i| self.buffer(i)).collect();
+            self.missing.fill(0);
+            std::mem::replace(&mut self.columns, fresh)
+        } else {
+            let copy: Vec<WindowColumn> = (0..self.columns.len())
+                .map(|i| {
+                    let mut b = self.buffer(i);
+                    self.columns[i].copy_into(&mut b);
+                    b
                 })
                 .collect();
-            self.missing.fill(0);
-            columns
-        } else {
-            let snapshot = self.columns.clone();
             for (c, m) in self.columns.iter_mut().zip(&mut self.missing) {
                 *m -= c.drain_front(self.step);
             }
-            snapshot
+            copy
         };
         let rows = self.size;
         self.rows = self.columns.first().map_or(0, WindowColumn::len);
@@ -320,6 +355,34 @@ impl Warmup {
 mod tests {
     use super::*;
     use driftwatch_stats::drift::FeatureKind;
+
+    /// Scoring sorts and filters a window's buffers in place before they come back as the next
+    /// window's: every window must still hold exactly its own rows, tumbling and sliding.
+    #[test]
+    fn reused_buffers_hand_out_each_window_with_exactly_its_rows() {
+        let toml =
+            "[[model]]\nname = \"m\"\nwarmup = 50\nwindow = 10\n[[model.features]]\nname = \"x\"\nkind = \"numeric\"\n";
+        let config = crate::config::Sources::from_str(toml, std::path::Path::new(".")).unwrap().validate().unwrap();
+        let (spec, _) = super::super::reference::load_model(config.models[0].clone()).unwrap();
+        let reference =
+            super::super::reference::fit(&spec.features, vec![Values::Numeric((0..50).map(f64::from).collect())], 4)
+                .unwrap();
+        for (size, step) in [(10, 10), (10, 3)] {
+            let mut w = Window::new(size, step, &reference);
+            let rows: Vec<f64> = (0..57).map(|i| f64::from(57 - i)).collect();
+            let batch = Batch { rows: 57, columns: vec![Some(Values::Numeric(rows.clone()))], missing: vec![0] };
+            let mut seen = Vec::new();
+            w.push(&batch, 0, &reference, 0.0, |full| {
+                let WindowColumn::Numeric(v) = &mut full.columns[0] else { unreachable!() };
+                seen.push(v.clone());
+                v.sort_by(f64::total_cmp);
+                v.truncate(2);
+            });
+            let want: Vec<Vec<f64>> =
+                (0..).map(|k| k * step).take_while(|s| s + size <= 57).map(|s| rows[s..s + size].to_vec()).collect();
+            assert_eq!(seen, want, "size {size} step {step}");
+        }
+    }
 
     #[test]
     fn a_warmup_waiting_for_a_feature_that_never_arrives_keeps_only_the_newest_rows() {
