@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
 use driftwatch::config::Sources;
@@ -37,8 +38,9 @@ fn rss_bytes() -> usize {
 }
 
 /// A sidecar of `models` models (m0, m1, ...) of `features` numeric features each, with a CSV
-/// reference of `reference_rows` rows and a tumbling window of `window`.
-fn state(models: usize, features: usize, reference_rows: usize, window: usize) -> (tempfile::TempDir, Arc<AppState>) {
+/// reference of `reference_rows` rows and a tumbling window of `window`: its router, built once as a
+/// server builds it (building it per request would time axum's route table, not ingest).
+fn state(models: usize, features: usize, reference_rows: usize, window: usize) -> (tempfile::TempDir, Router) {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = StdRng::seed_from_u64(1);
     let mut csv = (0..features).map(|j| format!("f{j}")).collect::<Vec<_>>().join(",") + "\n";
@@ -52,7 +54,7 @@ fn state(models: usize, features: usize, reference_rows: usize, window: usize) -
         writeln!(toml, "[[model]]\nname = \"m{m}\"\nreference = \"ref.csv\"\nwindow = {window}").unwrap();
     }
     let config = Sources::from_str(&toml, dir.path()).unwrap().validate().unwrap();
-    (dir, Arc::new(AppState::build(&config).unwrap()))
+    (dir, app(Arc::new(AppState::build(&config).unwrap())))
 }
 
 fn columns(rng: &mut StdRng, features: usize, rows: usize) -> Vec<Vec<f64>> {
@@ -93,30 +95,15 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-/// The router a server builds once at start (building it per request would time axum's route
-/// table, not ingest).
-fn router(st: &Arc<AppState>) -> axum::Router {
-    use std::sync::OnceLock;
-    static ROUTERS: OnceLock<std::sync::Mutex<Vec<(usize, axum::Router)>>> = OnceLock::new();
-    let key = Arc::as_ptr(st) as usize;
-    let mut routers = ROUTERS.get_or_init(Default::default).lock().unwrap();
-    if let Some((_, r)) = routers.iter().find(|(k, _)| *k == key) {
-        return r.clone();
-    }
-    let r = app(st.clone());
-    routers.push((key, r.clone()));
-    r
-}
-
 struct Timed {
     ms: f64,
     filled: bool,
 }
 
-async fn post(st: &Arc<AppState>, uri: &str, content_type: &str, body: &[u8]) -> Timed {
+async fn post(router: &Router, uri: &str, content_type: &str, body: &[u8]) -> Timed {
     let req = Request::post(uri).header("content-type", content_type).body(Body::from(body.to_vec())).unwrap();
     let t = Instant::now();
-    let resp = router(st).oneshot(req).await.unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
     let ms = t.elapsed().as_secs_f64() * 1e3;
@@ -142,7 +129,7 @@ fn summary(what: &str, v: &mut [f64]) -> f64 {
 /// `rounds` requests cycling over `bodies`; latencies of the ones that did not fill a window (and of
 /// those that did), after `warmup` requests.
 async fn drive(
-    st: &Arc<AppState>,
+    router: &Router,
     uri: &str,
     content_type: &str,
     bodies: &[Vec<u8>],
@@ -151,7 +138,7 @@ async fn drive(
 ) -> (Vec<f64>, Vec<f64>) {
     let (mut ingest, mut filling) = (Vec::new(), Vec::new());
     for i in 0..warmup + rounds {
-        let t = post(st, uri, content_type, &bodies[i % bodies.len()]).await;
+        let t = post(router, uri, content_type, &bodies[i % bodies.len()]).await;
         if i >= warmup {
             if t.filled { filling.push(t.ms) } else { ingest.push(t.ms) }
         }
@@ -226,10 +213,10 @@ fn main() {
             let body = json_body(&format!("m{m}"), &columns(&mut rng, 100, 1000));
             assert!(post(&st, "/ingest", JSON, &body).await.filled);
         }
-        let scrape = |st: Arc<AppState>| async move {
+        let scrape = |router: Router| async move {
             let req = Request::get("/metrics").body(Body::empty()).unwrap();
             let t = Instant::now();
-            let resp = router(&st).oneshot(req).await.unwrap();
+            let resp = router.oneshot(req).await.unwrap();
             let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
             (t.elapsed().as_secs_f64() * 1e3, bytes)
         };
@@ -282,7 +269,7 @@ fn main() {
     });
     let described: serde_json::Value = rt.block_on(async {
         let req = Request::get("/v1/models/m0").body(Body::empty()).unwrap();
-        let response = app(st2.clone()).oneshot(req).await.unwrap();
+        let response = st2.clone().oneshot(req).await.unwrap();
         serde_json::from_slice(&axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap()).unwrap()
     });
     let (rows, bytes) = (described["window_samples"].as_u64().unwrap(), described["window_bytes"].as_u64().unwrap());

@@ -8,7 +8,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use driftwatch::config::Sources;
 use driftwatch::monitor::reference::{self, Reference, Values};
-use driftwatch::monitor::score::score_window_in_place;
+use driftwatch::monitor::score::score_window;
 use driftwatch::monitor::window::{FullWindow, WindowColumn};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -62,7 +62,7 @@ fn bench_window(c: &mut Criterion, group: &str, id: &str, methods: &[&str], samp
                     }
                 }
                 let t = std::time::Instant::now();
-                std::hint::black_box(score_window_in_place(&spec, &fitted, &mut w));
+                std::hint::black_box(score_window(&spec, &fitted, &mut w));
                 total += t.elapsed();
             }
             total

@@ -20,7 +20,7 @@ use crate::monitor::batch::Batch;
 use crate::monitor::model::ModelState;
 use crate::monitor::profile::profile;
 use crate::monitor::report::WindowReport;
-use crate::monitor::score::score_window_in_place;
+use crate::monitor::score::score_window;
 use crate::retrain::alertmanager::{self, Outcome, Status};
 use crate::retrain::planner::Retrainer;
 use crate::series::{PushError, SeriesSource};
@@ -79,25 +79,9 @@ impl Pipeline {
         query_model: Option<String>,
         bytes: &[u8],
     ) -> Result<IngestResponse, ApiError> {
-        // The columnar JSON shape, read in one pass; the general parser below is its fallback.
-        let fast = match format {
-            Format::Json => match ingest::json_columns::parse(bytes) {
-                Some(columns) => {
-                    let model = self.model(columns.model.clone().or(query_model.clone()))?;
-                    columns.into_batch(&model.spec).map(|batch| (model, batch))
-                }
-                None => None,
-            },
-            _ => None,
-        };
-        let (model, decoded) = match (format, fast) {
-            (_, Some((model, batch))) => (model, ingest::Decoded { batch: Some(batch?), series: None }),
-            (Format::Json, _) => {
-                let mut body = ingest::json::parse(bytes)?;
-                let model = self.model(body.model.take().or(query_model))?;
-                (model, ingest::decode_json(&model.spec, body)?)
-            }
-            (Format::Ndjson | Format::ArrowStream, _) => {
+        let (model, decoded) = match format {
+            Format::Json => ingest::decode_json_for(bytes, query_model, |name| self.model(name), |m| &m.spec)?,
+            Format::Ndjson | Format::ArrowStream => {
                 let model = self.model(query_model)?;
                 (model, ingest::decode(&model.spec, format, bytes)?)
             }
@@ -170,7 +154,7 @@ impl Pipeline {
                     .zip(&reference.features)
                     .map(|((c, &missing), r)| profile(c, missing, r))
                     .collect();
-                let report = score_window_in_place(&model.spec, reference, window);
+                let report = score_window(&model.spec, reference, window);
                 model.keep_profiles(report.seq, profiles);
                 tracing::debug!(model = name, seq = report.seq, share = report.drift_share, "window scored");
                 if model.publish(metrics, report.clone()) {

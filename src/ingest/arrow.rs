@@ -89,14 +89,15 @@ fn features(spec: &ModelSpec, frame: &DataFrame) -> Result<Batch, ApiError> {
     let mut builder = BatchBuilder::new(spec);
     for column in frame.columns() {
         let name = column.name().as_str();
-        let field = format!("columns.{name}");
+        let field = || format!("columns.{name}");
         let kind = spec.feature_index(name).map(|i| spec.features[i].kind);
         let dtype = column.dtype();
         let wants_numbers = kind == Some(FeatureKind::Numeric);
         let input = if dtype.is_float() || (wants_numbers && (dtype.is_primitive_numeric() || dtype == &DataType::Null))
         {
             let c = column.cast(&DataType::Float64).map_err(|e| invalid(e.to_string()))?;
-            ColumnInput::Float(c.f64().map_err(|e| invalid(e.to_string()))?.iter().collect())
+            let c = c.f64().map_err(|e| invalid(e.to_string()))?;
+            ColumnInput::Numbers(c.iter().map(|x| x.filter(|x| x.is_finite()).unwrap_or(f64::NAN)).collect())
         } else if dtype.is_primitive_numeric() || matches!(dtype, DataType::String | DataType::Boolean | DataType::Null)
         {
             let c = column.cast(&DataType::String).map_err(|e| invalid(e.to_string()))?;
@@ -106,11 +107,11 @@ fn features(spec: &ModelSpec, frame: &DataFrame) -> Result<Batch, ApiError> {
         } else {
             return Err(ApiError::unprocessable(
                 "invalid_type",
-                Some(&field),
+                Some(&field()),
                 format!("unsupported column type {dtype}"),
             ));
         };
-        builder.column(name, &|| field.clone(), input)?;
+        builder.column(name, &field, input)?;
     }
     builder.finish()
 }

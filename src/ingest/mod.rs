@@ -55,12 +55,31 @@ impl Format {
 /// Decodes a body for `spec`: everything `/ingest` does before it touches state. The fuzz targets
 /// (`tests/fuzz`) drive this.
 pub fn decode(spec: &ModelSpec, format: Format, body: &[u8]) -> Result<Decoded, ApiError> {
-    if format == Format::Json
-        && let Some(batch) = json_columns::parse(body).and_then(|c| c.into_batch(spec))
-    {
-        return Ok(Decoded { batch: Some(batch?), series: None });
+    match format {
+        Format::Json => decode_json_for(body, None, |_| Ok(spec), |s| s).map(|(_, decoded)| decoded),
+        _ => decode_general(spec, format, body),
     }
-    decode_general(spec, format, body)
+}
+
+/// A JSON body for the model it names (else `query_model`), found by `resolve`: the columnar shape
+/// in one pass ([`json_columns`]), anything else — or a column of a kind its feature does not
+/// take — by the general parser, whose answer the fast path always equals.
+pub(crate) fn decode_json_for<M>(
+    body: &[u8],
+    query_model: Option<String>,
+    resolve: impl Fn(Option<String>) -> Result<M, ApiError>,
+    spec: impl for<'a> Fn(&'a M) -> &'a ModelSpec,
+) -> Result<(M, Decoded), ApiError> {
+    if let Some(columns) = json_columns::parse(body) {
+        let model = resolve(columns.model.clone().or_else(|| query_model.clone()))?;
+        if let Some(batch) = columns.into_batch(spec(&model)) {
+            return Ok((model, Decoded { batch: Some(batch?), series: None }));
+        }
+    }
+    let mut parsed = json::parse(body)?;
+    let model = resolve(parsed.model.take().or(query_model))?;
+    let decoded = decode_json(spec(&model), parsed)?;
+    Ok((model, decoded))
 }
 
 /// [`decode`] without the columnar JSON fast path ([`json_columns`]): what the fuzz target holds

@@ -22,7 +22,6 @@ pub struct Batch {
 /// A column as a decoder found it.
 pub(crate) enum ColumnInput {
     Json(Vec<Value>),
-    Float(Vec<Option<f64>>),
     /// Numbers with NaN for missing, non-finite values already NaN.
     Numbers(Vec<f64>),
     Text(Vec<Option<String>>),
@@ -32,7 +31,6 @@ impl ColumnInput {
     fn len(&self) -> usize {
         match self {
             ColumnInput::Json(v) => v.len(),
-            ColumnInput::Float(v) => v.len(),
             ColumnInput::Numbers(v) => v.len(),
             ColumnInput::Text(v) => v.len(),
         }
@@ -152,15 +150,12 @@ fn convert(kind: FeatureKind, input: ColumnInput, field: &dyn Fn() -> String) ->
             }
             Ok(Values::Categorical(out))
         }
-        (FeatureKind::Numeric, ColumnInput::Float(v)) => {
-            Ok(Values::Numeric(v.into_iter().map(|x| x.filter(|x| x.is_finite()).unwrap_or(f64::NAN)).collect()))
-        }
         (FeatureKind::Numeric, ColumnInput::Numbers(v)) => Ok(Values::Numeric(v)),
         (FeatureKind::Categorical, ColumnInput::Text(v)) => Ok(Values::Categorical(v)),
         (FeatureKind::Numeric, ColumnInput::Text(_)) => {
             Err(ApiError::unprocessable("invalid_type", Some(&field()), "expected a numeric column, got strings"))
         }
-        (FeatureKind::Categorical, ColumnInput::Float(_) | ColumnInput::Numbers(_)) => Err(ApiError::unprocessable(
+        (FeatureKind::Categorical, ColumnInput::Numbers(_)) => Err(ApiError::unprocessable(
             "invalid_type",
             Some(&field()),
             "expected a string column, got floating-point numbers",

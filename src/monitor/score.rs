@@ -13,14 +13,9 @@ use super::window::{FullWindow, MISSING_CODE, WindowColumn};
 use crate::clock::unix_now;
 
 /// Scores one full window against the reference: each feature on its own rayon task, its buffer
-/// filtered of missing values in place (no copy), then one decision across features.
-pub fn score_window(spec: &ModelSpec, reference: &Reference, mut window: FullWindow) -> WindowReport {
-    score_window_in_place(spec, reference, &mut window)
-}
-
-/// [`score_window`] leaving the window's buffers (filtered and sorted) with the caller, who hands
-/// them back to the model's window for the next one.
-pub fn score_window_in_place(spec: &ModelSpec, reference: &Reference, window: &mut FullWindow) -> WindowReport {
+/// filtered of missing values and sorted in place (no copy), then one decision across features.
+/// The buffers stay with the caller, who hands them back to the model's window for the next one.
+pub fn score_window(spec: &ModelSpec, reference: &Reference, window: &mut FullWindow) -> WindowReport {
     let started = Instant::now();
     let eps = spec.config.eps.get();
     // Small windows are cheaper scored in sequence than spread over threads.
@@ -32,7 +27,7 @@ pub fn score_window_in_place(spec: &ModelSpec, reference: &Reference, window: &m
         .zip(spec.features.par_iter())
         .zip(reference.features.par_iter())
         .with_min_len(min_len)
-        .map(|(((column, &missing), feature), fref)| score_column_in_place(column, missing, feature, fref, eps))
+        .map(|(((column, &missing), feature), fref)| score_column(column, missing, feature, fref, eps))
         .collect();
     let mut report = decide(spec, scored);
     report.seq = window.seq;
@@ -49,20 +44,10 @@ pub(crate) struct ColumnScores {
     scores: Option<Vec<MethodScore>>,
 }
 
-/// Scores one feature's window column (`missing` of its values missing) against its reference.
-/// `driftwatch report` scores a file one column at a time through this, so its numbers are the
-/// sidecar's.
+/// Scores one feature's window column (`missing` of its values missing) against its reference,
+/// filtering and sorting it in place. `driftwatch report` scores a file one column at a time
+/// through this, so its numbers are the sidecar's.
 pub(crate) fn score_column(
-    mut column: WindowColumn,
-    missing: usize,
-    feature: &Feature,
-    fref: &FeatureReference,
-    eps: f64,
-) -> ColumnScores {
-    score_column_in_place(&mut column, missing, feature, fref, eps)
-}
-
-fn score_column_in_place(
     column: &mut WindowColumn,
     missing: usize,
     feature: &Feature,

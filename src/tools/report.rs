@@ -98,7 +98,7 @@ fn score_file(spec: &ModelSpec, reference: &Reference, current: &ReferenceSource
         drop(values);
         let missing = window.missing_in(0..n);
         profiles.push(profile(&window, missing, fref));
-        scored.push(score_column(window, missing, feature, fref, eps));
+        scored.push(score_column(&mut window, missing, feature, fref, eps));
         bar.inc(1);
     }
     bar.finish_and_clear();

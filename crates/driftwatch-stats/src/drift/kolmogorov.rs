@@ -384,6 +384,7 @@ pub fn smirnov(n: u64, x: f64) -> f64 {
     let count = jmax as usize + 1;
     let mut terms = vec![0.0f64; count];
     let (mut ratio, mut a, mut b) = ([0.0f64; BLOCK], [0.0f64; BLOCK], [0.0f64; BLOCK]);
+    let mut positive = [false; BLOCK];
     // j within a block as doubles, so the argument loop needs no integer conversion and vectorises.
     let mut offsets = [0.0f64; BLOCK];
     for (k, o) in offsets.iter_mut().enumerate() {
@@ -399,7 +400,8 @@ pub fn smirnov(n: u64, x: f64) -> f64 {
             ratio[k] = (nf - jf + 1.0) / jf;
             let ak = 1.0 - x - jf / nf;
             // a ≤ 0 only at the last term; its logarithm is not used (see below).
-            a[k] = if ak > 0.0 { ak } else { 1.0 };
+            positive[k] = ak > 0.0;
+            a[k] = if positive[k] { ak } else { 1.0 };
             b[k] = x + jf / nf;
         }
         if start == 0 {
@@ -416,7 +418,7 @@ pub fn smirnov(n: u64, x: f64) -> f64 {
         }
         for k in 0..len {
             let jf = first + offsets[k];
-            terms[start + k] = if 1.0 - x - jf / nf > 0.0 {
+            terms[start + k] = if positive[k] {
                 ratio[k] + (nf - jf) * a[k] + (jf - 1.0) * b[k]
             } else if nf == jf {
                 ratio[k] + (jf - 1.0) * b[k]

@@ -62,13 +62,7 @@ pub fn ks_statistic_sorted(reference: &[f64], current: &[f64]) -> f64 {
     // The largest difference known to be attained, as an integer.
     let mut floor = 0i64;
     let (mut k_lt, mut k_le) = (0, 0);
-    let mut i = 0;
-    while i < current.len() {
-        let value = current[i];
-        let mut j = i + 1;
-        while j < current.len() && current[j] == value {
-            j += 1;
-        }
+    for (value, i, j) in distinct_runs(current) {
         while k_lt < fences.len() && fences[k_lt] < value {
             k_lt += 1;
         }
@@ -80,7 +74,6 @@ pub fn ks_statistic_sorted(reference: &[f64], current: &[f64]) -> f64 {
         let (ii, ji) = (i as i64, j as i64);
         floor = floor.max(lt.0 as i64 * mi - ii * ni).max(ji * ni - le.1 as i64 * mi);
         candidates.push(Candidate { value, i, j, lt, le });
-        i = j;
     }
     // Every value that could reach the largest difference gets it exactly, as the merge forms it.
     let mut best = 0.0f64;
@@ -106,21 +99,25 @@ pub fn ks_statistic_merge(reference: &[f64], current: &[f64]) -> f64 {
     let (n, m) = (reference.len() as f64, current.len() as f64);
     let (mut max_pos, mut max_neg) = (0.0f64, 0.0f64);
     let mut lower = 0; // #ref < value
-    let mut i = 0;
-    while i < current.len() {
-        let value = current[i];
-        let mut j = i + 1;
-        while j < current.len() && current[j] == value {
-            j += 1;
-        }
+    for (value, i, j) in distinct_runs(current) {
         lower = gallop_lower(reference, lower, value);
         let upper = gallop_upper(reference, lower, value); // #ref <= value
         max_pos = max_pos.max(lower as f64 / n - i as f64 / m);
         max_neg = max_neg.max(j as f64 / m - upper as f64 / n);
         lower = upper;
-        i = j;
     }
     max_pos.max(max_neg)
+}
+
+/// Each distinct value of an ascending sample with the run it fills: values `[i, j)` equal it.
+fn distinct_runs(sorted: &[f64]) -> impl Iterator<Item = (f64, usize, usize)> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let value = *sorted.get(i)?;
+        let start = i;
+        i += sorted[i..].iter().take_while(|&&x| x == value).count();
+        Some((value, start, i))
+    })
 }
 
 /// `ks_2samp(reference, current)` for ascending, NaN-free, non-empty samples.
