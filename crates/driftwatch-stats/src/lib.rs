@@ -8,6 +8,9 @@
 //! - [`drift`]: PSI, KS (exact and asymptotic p-values, ported from scipy), chi-squared, Wasserstein,
 //!   Jensen–Shannon; a reference is fitted once and each window scored against it; the
 //!   multiple-testing decision across a model's features.
+//! - [`multivariate`]: drift in how features move together — PCA reconstruction error (NannyML's),
+//!   a boosted-tree classifier two-sample test with its cross-validated AUC, and MMD with a
+//!   permutation p-value (alibi-detect's) — over one matrix the reference's encoder fixes.
 //! - [`anomaly`]: one series' seasonal anomaly detector (augurs MSTL/AutoETS, median/MAD cold start,
 //!   split-conformal interval), the period search, outliers across series and changepoints, causal
 //!   replay of a whole series, and the Numenta Anomaly Benchmark scorer.
@@ -17,3 +20,4 @@ pub mod anomaly;
 pub mod bounds;
 pub mod drift;
 pub mod kernels;
+pub mod multivariate;
