@@ -21,15 +21,27 @@ fn normal(rng: &mut StdRng, n: usize, mean: f64, sd: f64) -> Vec<f64> {
 
 /// A model of `features` numeric columns scored with `methods`, fitted on N(0, 1) references.
 fn model(features: usize, reference_rows: usize, window: usize, methods: &[&str]) -> (reference::ModelSpec, Reference) {
+    model_with(features, reference_rows, window, methods, "")
+}
+
+/// As [`model`], with more TOML for the model (a `[model.multivariate]` table).
+fn model_with(
+    features: usize,
+    reference_rows: usize,
+    window: usize,
+    methods: &[&str],
+    extra: &str,
+) -> (reference::ModelSpec, Reference) {
     let mut toml = format!("[[model]]\nname = \"bench\"\nwindow = {window}\nwarmup = {reference_rows}\n");
     for j in 0..features {
         toml += &format!("[[model.features]]\nname = \"f{j}\"\nkind = \"numeric\"\nmethods = {methods:?}\n");
     }
+    toml += extra;
     let config = Sources::from_str(&toml, std::path::Path::new(".")).unwrap().validate().unwrap();
     let (spec, _) = reference::load_model(config.models[0].clone()).unwrap();
     let mut rng = StdRng::seed_from_u64(42);
     let columns = (0..features).map(|_| Values::Numeric(normal(&mut rng, reference_rows, 0.0, 1.0))).collect();
-    let fitted = reference::fit(&spec.features, columns, 10).unwrap();
+    let fitted = reference::fit(&spec.features, columns, &spec.config).unwrap();
     (spec, fitted)
 }
 
@@ -86,5 +98,41 @@ fn bench_defaults(c: &mut Criterion) {
     bench_window(c, "defaults", "psi_and_ks_100_features_ref100k_cur10k", &["psi", "ks"], Some(20));
 }
 
-criterion_group!(benches, bench_psi, bench_ks, bench_defaults);
+/// Cost per window of each multivariate method (defaults: PCA on every row, the classifier on
+/// 2,000 rows a side with 5 folds × 50 rounds, MMD on 500 a side with 100 permutations), on 20
+/// features × a 10k window against a 20k reference, beside PSI alone on the same shape.
+fn bench_multivariate(c: &mut Criterion) {
+    let mut g = c.benchmark_group("multivariate");
+    g.sample_size(10);
+    let template = window(20, 10_000, 0.05);
+    for (id, extra) in [
+        ("psi_only", ""),
+        ("pca", "[model.multivariate]\nmethods = [\"pca\"]\n"),
+        ("classifier", "[model.multivariate]\nmethods = [\"classifier\"]\n"),
+        ("mmd", "[model.multivariate]\nmethods = [\"mmd\"]\n"),
+    ] {
+        let (spec, fitted) = model_with(20, 20_000, 10_000, &["psi"], extra);
+        let mut w = FullWindow { columns: template.columns.clone(), missing: template.missing.clone(), ..template };
+        g.bench_function(format!("{id}_20_features_ref20k_cur10k"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    for (to, from) in w.columns.iter_mut().zip(&template.columns) {
+                        if let (WindowColumn::Numeric(to), WindowColumn::Numeric(from)) = (to, from) {
+                            to.clear();
+                            to.extend_from_slice(from);
+                        }
+                    }
+                    let t = std::time::Instant::now();
+                    std::hint::black_box(score_window(&spec, &fitted, &mut w));
+                    total += t.elapsed();
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_psi, bench_ks, bench_defaults, bench_multivariate);
 criterion_main!(benches);

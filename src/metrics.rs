@@ -33,6 +33,20 @@ pub(crate) struct FeatureLabels {
     pub(crate) feature: String,
 }
 
+/// A reference bin of a feature: its index for numbers, the category (or `__unseen__`) otherwise.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct BinLabels {
+    pub(crate) model_name: String,
+    pub(crate) feature: String,
+    pub(crate) bin: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct MultivariateLabels {
+    pub(crate) model_name: String,
+    pub(crate) method: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ModelLabels {
     pub(crate) model_name: String,
@@ -107,6 +121,13 @@ pub(crate) struct Metrics {
     pub(crate) feature_drift: Family<FeatureLabels, Gauge>,
     pub(crate) model_drift: Family<ModelLabels, Gauge>,
     pub(crate) drift_share: Family<ModelLabels, FloatGauge>,
+    pub(crate) window_bin_count: Family<BinLabels, Gauge>,
+    pub(crate) reference_bin_share: Family<BinLabels, FloatGauge>,
+    pub(crate) psi_eps: Family<ModelLabels, FloatGauge>,
+    pub(crate) multivariate_score: Family<MultivariateLabels, FloatGauge>,
+    pub(crate) multivariate_threshold: Family<MultivariateLabels, FloatGauge>,
+    pub(crate) multivariate_pvalue: Family<MultivariateLabels, FloatGauge>,
+    pub(crate) multivariate_detected: Family<MultivariateLabels, Gauge>,
     pub(crate) samples: Family<ModelLabels, Counter>,
     pub(crate) rejected: Family<ReasonLabels, Counter>,
     pub(crate) windows: Family<ModelLabels, Counter>,
@@ -170,6 +191,13 @@ impl Metrics {
             feature_drift: Family::default(),
             model_drift: Family::default(),
             drift_share: Family::default(),
+            window_bin_count: Family::default(),
+            reference_bin_share: Family::default(),
+            psi_eps: Family::default(),
+            multivariate_score: Family::default(),
+            multivariate_threshold: Family::default(),
+            multivariate_pvalue: Family::default(),
+            multivariate_detected: Family::default(),
             samples: Family::default(),
             rejected: Family::default(),
             windows: Family::default(),
@@ -238,6 +266,44 @@ impl Metrics {
             "data_drift_share",
             "Share of the model's scored features flagged as drifted in the last window",
             m.drift_share.clone(),
+        );
+        r.register(
+            "data_drift_window_bin_count",
+            "Values of the feature's last window in each reference bin (models with export_bins; sum over \
+             replicas for fleet drift)",
+            m.window_bin_count.clone(),
+        );
+        r.register(
+            "data_drift_reference_bin_share",
+            "Share of the reference in each bin (models with export_bins)",
+            m.reference_bin_share.clone(),
+        );
+        r.register(
+            "data_drift_psi_eps",
+            "Floor of bin proportions in the model's PSI (models with export_bins), for fleet PSI rules",
+            m.psi_eps.clone(),
+        );
+        r.register(
+            "model_multivariate_drift_score",
+            "Multivariate drift of the last window: pca = mean reconstruction error, classifier = \
+             cross-validated AUC, mmd = MMD squared",
+            m.multivariate_score.clone(),
+        );
+        r.register(
+            "model_multivariate_drift_threshold",
+            "What the multivariate score is compared with: pca = upper bound of the reference band, classifier \
+             = auc_threshold, mmd = permuted MMD squared at mmd_alpha",
+            m.multivariate_threshold.clone(),
+        );
+        r.register(
+            "model_multivariate_drift_pvalue",
+            "Permutation p-value of the MMD test",
+            m.multivariate_pvalue.clone(),
+        );
+        r.register(
+            "model_multivariate_drift_detected",
+            "1 if the multivariate method flagged the last window",
+            m.multivariate_detected.clone(),
         );
         r.register("driftwatch_samples_ingested", "Samples accepted by /ingest", m.samples.clone());
         r.register("driftwatch_requests_rejected", "Requests rejected, by reason", m.rejected.clone());

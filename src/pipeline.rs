@@ -154,7 +154,12 @@ impl Pipeline {
                     .zip(&reference.features)
                     .map(|((c, &missing), r)| profile(c, missing, r))
                     .collect();
-                let report = score_window(&model.spec, reference, window);
+                let mut report = score_window(&model.spec, reference, window);
+                if model.exports_bins() {
+                    for (fr, p) in report.features.iter_mut().zip(&profiles) {
+                        fr.bin_counts.clone_from(&p.window_counts);
+                    }
+                }
                 model.keep_profiles(report.seq, profiles);
                 tracing::debug!(model = name, seq = report.seq, share = report.drift_share, "window scored");
                 if model.publish(metrics, report.clone()) {

@@ -10,6 +10,7 @@
 
 pub(crate) mod check;
 pub(crate) mod model;
+pub(crate) mod multivariate;
 mod raw;
 pub(crate) mod retrain;
 pub(crate) mod secret;
@@ -24,6 +25,7 @@ use serde::Serialize;
 pub use check::ConfigErrors;
 use check::Problems;
 pub use model::{Bins, Eps, FeatureConfig, ModelConfig, ReferenceSource};
+pub use multivariate::{MultivariateConfig, MultivariateMethod};
 use raw::RawConfig;
 pub(crate) use raw::RawSeriesSource;
 pub use retrain::{AlertmanagerConfig, RetrainConfig, Trigger};

@@ -9,6 +9,7 @@ use driftwatch_stats::drift::{DecisionRule, FeatureKind, Method};
 use serde::Serialize;
 
 use super::check::Scope;
+use super::multivariate::{MultivariateConfig, validate_multivariate};
 use super::raw::RawModel;
 use super::retrain::{RetrainConfig, validate_retrain};
 use super::series::{AnomalyConfig, validate_anomaly};
@@ -114,6 +115,10 @@ pub struct ModelConfig {
     pub retrain: Option<RetrainConfig>,
     /// Settings for the series this model pushes (defaults when `[model.anomaly]` is absent).
     pub anomaly: AnomalyConfig,
+    /// `[model.multivariate]`, when set.
+    pub multivariate: Option<MultivariateConfig>,
+    /// Export each feature's window bin counts and reference bin shares, for fleet-wide drift.
+    pub export_bins: bool,
 }
 
 fn ser_display_opt<S: serde::Serializer>(v: &Option<ReferenceSource>, s: S) -> Result<S::Ok, S::Error> {
@@ -179,6 +184,39 @@ pub(crate) fn validate_model(m: RawModel, base: &Base, at: &mut Scope<'_>) -> Op
     }
     let retrain = m.retrain.and_then(|r| validate_retrain(r, base, at));
     let anomaly = validate_anomaly(m.anomaly, at);
+    let features_cfg: Vec<FeatureConfig> = m
+        .features
+        .iter()
+        .map(|f| FeatureConfig { name: f.name.clone(), kind: f.kind, methods: f.methods.clone() })
+        .collect();
+    let has_multivariate = m.multivariate.is_some();
+    let multivariate = validate_multivariate(m.multivariate, &features_cfg, at);
+    if has_multivariate {
+        // Fewer rows leave the band, the folds and the kernel matrix without a sample.
+        const MULTIVARIATE_ROWS: u64 = 20;
+        if m.window < MULTIVARIATE_ROWS {
+            at.report(
+                "window",
+                format!("must be at least {MULTIVARIATE_ROWS} with [model.multivariate], got {}", m.window),
+            );
+        }
+        if m.reference.is_none() && warmup > 0 && warmup < MULTIVARIATE_ROWS {
+            at.report(
+                "warmup",
+                format!("must be at least {MULTIVARIATE_ROWS} with [model.multivariate], got {warmup}"),
+            );
+        }
+    }
+    if !has_multivariate && retrain.as_ref().is_some_and(|r| r.triggers.contains(&super::Trigger::Multivariate)) {
+        at.report("retrain.triggers", "\"multivariate\" needs a [model.multivariate] table");
+    }
+    if m.export_bins && m.reference.is_none() {
+        // Every replica must count into the same bins; a warmup reference is each replica's own.
+        at.report(
+            "export_bins",
+            "needs a reference file (the same on every replica); a warmup reference differs per replica",
+        );
+    }
     let reference = m.reference.as_ref().map(|r| match base {
         Base::Dir(dir) => ReferenceSource::File(dir.join(r)),
         Base::Embedded => match EMBEDDED_FILES.iter().find(|(n, _)| *n == r.as_str()) {
@@ -199,12 +237,10 @@ pub(crate) fn validate_model(m: RawModel, base: &Base, at: &mut Scope<'_>) -> Op
         bins: bins?,
         eps: eps?,
         rule: DecisionRule { thresholds, correction: m.correction, drift_share: m.drift_share },
-        features: m
-            .features
-            .into_iter()
-            .map(|f| FeatureConfig { name: f.name, kind: f.kind, methods: f.methods })
-            .collect(),
+        features: features_cfg,
         retrain,
         anomaly: anomaly?,
+        multivariate: multivariate?,
+        export_bins: m.export_bins,
     })
 }

@@ -147,6 +147,9 @@ pub(crate) struct RawModel {
     pub(crate) features: Vec<RawFeature>,
     pub(crate) retrain: Option<RawRetrain>,
     pub(crate) anomaly: Option<RawSeriesSource>,
+    pub(crate) multivariate: Option<super::multivariate::RawMultivariate>,
+    #[serde(default)]
+    pub(crate) export_bins: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -24,6 +24,9 @@ pub enum Trigger {
     Drift,
     /// A firing Alertmanager alert named in `[alertmanager] alerts`.
     Alert,
+    /// A `[model.multivariate]` method flagged the window, for `for_windows` windows (the same
+    /// streak as `drift`: either condition keeps it going).
+    Multivariate,
 }
 
 impl Trigger {
@@ -31,6 +34,7 @@ impl Trigger {
         match self {
             Trigger::Drift => "drift",
             Trigger::Alert => "alert",
+            Trigger::Multivariate => "multivariate",
         }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod model;
+pub mod multivariate;
 pub(crate) mod profile;
 pub mod reference;
 pub mod report;
@@ -29,7 +30,9 @@ pub(crate) use snapshot::Models;
 pub enum LoadError {
     #[error(transparent)]
     Reference(#[from] ReferenceError),
-    #[error("the models export {label_sets} feature label sets (feature × method), over server.max_label_sets = {max}")]
+    #[error(
+        "the models export {label_sets} label sets (feature × method, exported bins × 2, multivariate methods × 4), over server.max_label_sets = {max}"
+    )]
     TooManyLabelSets { label_sets: usize, max: usize },
 }
 
@@ -54,12 +57,46 @@ pub(crate) fn load(config: &Config, metrics: &Metrics) -> Result<Models, LoadErr
             window = spec.config.window,
             "model loaded"
         );
-        models.insert(spec.config.name.clone(), Arc::new(ModelState::new(spec, reference)));
+        let state = ModelState::new(spec, reference);
+        if state.exports_bins() {
+            export_reference_bins(&state, metrics);
+        }
+        models.insert(state.spec.config.name.clone(), Arc::new(state));
     }
-    let label_sets: usize =
-        models.values().map(|m| m.spec.features.iter().map(|f| f.methods.len() + 1).sum::<usize>()).sum();
+    // Per feature: its methods' scores and its verdict; per exported bin: the window count and the
+    // reference share; per multivariate method: score, threshold, p-value, verdict.
+    let label_sets: usize = models
+        .values()
+        .map(|m| {
+            let features: usize = m.spec.features.iter().map(|f| f.methods.len() + 1).sum();
+            let bins: usize = m.bin_labels().iter().map(|b| 2 * b.len()).sum();
+            let multivariate = m.spec.config.multivariate.as_ref().map_or(0, |c| 4 * c.methods.len());
+            features + bins + multivariate
+        })
+        .sum();
     if label_sets > config.server.max_label_sets {
         return Err(LoadError::TooManyLabelSets { label_sets, max: config.server.max_label_sets });
     }
     Ok(models)
+}
+
+/// The reference's share of each bin, and the PSI floor, for fleet-wide drift rules: fixed by the
+/// reference file, so set once.
+fn export_reference_bins(state: &ModelState, metrics: &Metrics) {
+    use crate::metrics::BinLabels;
+    let Some(reference) = state.reference() else { return };
+    let name = state.name().to_owned();
+    metrics.psi_eps.get_or_create(&Metrics::model(&name)).set(state.spec.config.eps.get());
+    for ((feature, fref), labels) in state.spec.features.iter().zip(&reference.features).zip(state.bin_labels()) {
+        let counts = match fref {
+            reference::FeatureReference::Numeric(r) => &r.counts,
+            reference::FeatureReference::Categorical(r) => &r.counts,
+        };
+        let total: u64 = counts.iter().sum();
+        for (bin, &c) in labels.iter().zip(counts) {
+            let l = BinLabels { model_name: name.clone(), feature: feature.name.clone(), bin: bin.clone() };
+            metrics.reference_bin_share.get_or_create(&l).set(c as f64 / total.max(1) as f64);
+            metrics.window_bin_count.get_or_create(&l).set(0);
+        }
+    }
 }

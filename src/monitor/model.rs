@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use super::batch::Batch;
 use super::profile::FeatureProfile;
-use super::reference::{self, ModelSpec, Reference, Values};
+use super::reference::{self, FeatureReference, ModelSpec, Reference, Values};
 use super::report::WindowReport;
 use super::window::{FullWindow, Warmup, Window};
 use crate::clock::unix_now;
 use crate::digest::key_from;
-use crate::metrics::{FeatureLabels, Metrics, ScoreLabels};
+use crate::metrics::{BinLabels, FeatureLabels, Metrics, MultivariateLabels, ScoreLabels};
 use driftwatch_stats::drift::FeatureKind;
 
 /// A monitored model: its spec, its reference and window, and its last published report.
@@ -31,6 +31,24 @@ pub(crate) struct ModelState {
     published_cv: Condvar,
     /// Bumped on every accepted batch, so the snapshot writer knows when there is something new.
     generation: AtomicU64,
+    /// Per feature, the `bin` label of each reference bin; empty unless the model exports bins
+    /// (which needs a file reference, so the bins are known from the start).
+    bin_labels: Vec<Vec<String>>,
+}
+
+/// The `bin` label of each reference bin, per feature: the index for numbers, the category (and
+/// `__unseen__` last) for categories.
+pub(crate) fn bin_labels(reference: &Reference) -> Vec<Vec<String>> {
+    reference
+        .features
+        .iter()
+        .map(|f| match f {
+            FeatureReference::Numeric(r) => (0..r.counts.len()).map(|i| i.to_string()).collect(),
+            FeatureReference::Categorical(r) => {
+                r.categories.iter().cloned().chain(std::iter::once("__unseen__".to_owned())).collect()
+            }
+        })
+        .collect()
 }
 
 struct Inner {
@@ -112,6 +130,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl ModelState {
     pub(crate) fn new(spec: ModelSpec, reference: Option<Reference>) -> Self {
         let cfg = &spec.config;
+        let bin_labels = match (&reference, cfg.export_bins) {
+            (Some(r), true) => bin_labels(r),
+            _ => Vec::new(),
+        };
         let (reference, warmup, window) = match reference {
             Some(r) => {
                 let window = Window::new(cfg.window, cfg.step, &r);
@@ -125,6 +147,7 @@ impl ModelState {
             profiles: Mutex::new(None),
             published_cv: Condvar::new(),
             generation: AtomicU64::new(0),
+            bin_labels,
             spec,
         }
     }
@@ -185,7 +208,7 @@ impl ModelState {
                 if !self.columns_fit(source) {
                     return Err(RestoreError::WarmupSourceMismatch);
                 }
-                Some(Arc::new(reference::fit(&self.spec.features, source.clone(), cfg.bins.get())?))
+                Some(Arc::new(reference::fit(&self.spec.features, source.clone(), cfg)?))
             }
             None => {
                 if self.shape(inner.reference.as_ref().map(|r| r.digest())) != snap.shape {
@@ -237,8 +260,21 @@ impl ModelState {
             })
     }
 
+    /// Whether windows carry their bin counts (`export_bins` with the reference's bins known).
+    pub(crate) fn exports_bins(&self) -> bool {
+        !self.bin_labels.is_empty()
+    }
+
+    pub(crate) fn bin_labels(&self) -> &[Vec<String>] {
+        &self.bin_labels
+    }
+
     pub(crate) fn name(&self) -> &str {
         &self.spec.config.name
+    }
+
+    pub(crate) fn reference(&self) -> Option<Arc<Reference>> {
+        lock(&self.inner).reference.clone()
     }
 
     pub(crate) fn ready(&self) -> bool {
@@ -283,8 +319,7 @@ impl ModelState {
                 let warmup = inner.warmup.take().expect("checked above");
                 let rows = warmup.rows();
                 // Cannot fail: a full warmup has a value in every feature.
-                let reference =
-                    reference::fit(&self.spec.features, warmup.columns.clone(), self.spec.config.bins.get())?;
+                let reference = reference::fit(&self.spec.features, warmup.columns.clone(), &self.spec.config)?;
                 inner.warmup_source = Some(Arc::new(warmup.columns));
                 inner.window = Some(Window::new(self.spec.config.window, self.spec.config.step, &reference));
                 inner.reference = Some(Arc::new(reference));
@@ -342,6 +377,24 @@ impl ModelState {
                 None => {
                     metrics.feature_drift.remove(&flabels);
                 }
+            }
+        }
+        for ((feature, fr), labels) in self.spec.features.iter().zip(&report.features).zip(&self.bin_labels) {
+            if fr.bin_counts.len() != labels.len() {
+                continue;
+            }
+            for (bin, &count) in labels.iter().zip(&fr.bin_counts) {
+                let l = BinLabels { model_name: model.clone(), feature: feature.name.clone(), bin: bin.clone() };
+                metrics.window_bin_count.get_or_create(&l).set(count as i64);
+            }
+        }
+        for mv in &report.multivariate {
+            let l = MultivariateLabels { model_name: model.clone(), method: mv.method.as_str().to_owned() };
+            metrics.multivariate_score.get_or_create(&l).set(mv.score);
+            metrics.multivariate_threshold.get_or_create(&l).set(mv.threshold);
+            metrics.multivariate_detected.get_or_create(&l).set(i64::from(mv.drifted));
+            if let Some(p) = mv.pvalue {
+                metrics.multivariate_pvalue.get_or_create(&l).set(p);
             }
         }
         let ml = Metrics::model(&model);

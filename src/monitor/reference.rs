@@ -57,6 +57,8 @@ impl ModelSpec {
 pub struct Reference {
     pub features: Vec<FeatureReference>,
     pub samples: usize,
+    /// The multivariate methods' reference side, when the model configures them.
+    pub multivariate: Option<super::multivariate::MultivariateReference>,
 }
 
 #[derive(Debug)]
@@ -248,13 +250,15 @@ impl Reference {
     }
 }
 
-/// Fits every feature's reference from raw column values (same order as `features`).
-pub fn fit(features: &[Feature], columns: Vec<Values>, bins: usize) -> Result<Reference, EmptyFeature> {
+/// Fits every feature's reference from raw column values (same order as `features`), and the
+/// multivariate methods' when `config` has them.
+pub fn fit(features: &[Feature], columns: Vec<Values>, config: &ModelConfig) -> Result<Reference, EmptyFeature> {
     let samples = columns.first().map_or(0, Values::len);
+    let bins = config.bins.get();
     let mut out = Vec::with_capacity(features.len());
-    for (f, values) in features.iter().zip(columns) {
+    for (f, values) in features.iter().zip(&columns) {
         let fitted = match values {
-            Values::Numeric(v) => NumericReference::fit(v.into_iter().filter(|x| x.is_finite()).collect(), bins)
+            Values::Numeric(v) => NumericReference::fit(v.iter().copied().filter(|x| x.is_finite()).collect(), bins)
                 .map(FeatureReference::Numeric),
             Values::Categorical(v) => {
                 CategoricalReference::fit(v.iter().flatten().map(String::as_str)).map(FeatureReference::Categorical)
@@ -262,7 +266,14 @@ pub fn fit(features: &[Feature], columns: Vec<Values>, bins: usize) -> Result<Re
         };
         out.push(fitted.ok_or_else(|| EmptyFeature(f.name.clone()))?);
     }
-    Ok(Reference { features: out, samples })
+    let multivariate = config.multivariate.as_ref().and_then(|m| {
+        let fitted = super::multivariate::MultivariateReference::fit(m, features, &columns, &out, config.window);
+        if fitted.is_none() {
+            tracing::warn!(model = %config.name, samples, "multivariate drift needs two reference rows and two features: off");
+        }
+        fitted
+    });
+    Ok(Reference { features: out, samples, multivariate })
 }
 
 /// Builds a model's spec and, for file references, its fitted reference.
@@ -277,7 +288,7 @@ pub fn load_model(config: ModelConfig) -> Result<(ModelSpec, Option<Reference>),
                 let col = df.column(&f.name).map_err(|e| model_err(e.to_string()))?;
                 columns.push(column_values(col, f.kind).map_err(|e| model_err(format!("column {:?} {e}", f.name)))?);
             }
-            Some(fit(&features, columns, config.bins.get()).map_err(|e| model_err(e.to_string()))?)
+            Some(fit(&features, columns, &config).map_err(|e| model_err(e.to_string()))?)
         }
         None => None,
     };

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use driftwatch_stats::drift::Method;
 
+use crate::config::MultivariateMethod;
+
 /// The scores of one window, as `/v1/models` shows them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WindowReport {
@@ -17,6 +19,15 @@ pub struct WindowReport {
     pub drift_share: f64,
     pub model_drift: bool,
     pub features: Vec<FeatureReport>,
+    /// One entry per configured multivariate method (empty without `[model.multivariate]`).
+    pub multivariate: Vec<MultivariateReport>,
+}
+
+impl WindowReport {
+    /// Whether any multivariate method flagged this window.
+    pub fn multivariate_drift(&self) -> bool {
+        self.multivariate.iter().any(|m| m.drifted)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,6 +37,8 @@ pub struct FeatureReport {
     pub samples: usize,
     pub drifted: Option<bool>,
     pub scores: Vec<ScoreReport>,
+    /// The window's counts in the reference's bins (empty unless the model sets `export_bins`).
+    pub bin_counts: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,4 +48,22 @@ pub struct ScoreReport {
     pub pvalue: Option<f64>,
     pub threshold: f64,
     pub drifted: bool,
+}
+
+/// One multivariate method's verdict on a window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MultivariateReport {
+    pub method: MultivariateMethod,
+    /// pca: mean reconstruction error; classifier: cross-validated AUC; mmd: MMD².
+    pub score: f64,
+    /// What the score is compared with: pca: the upper bound of the reference band; classifier:
+    /// `auc_threshold`; mmd: the permuted MMD² at `mmd_alpha` (the p-value decides).
+    pub threshold: f64,
+    /// pca only: the lower bound of the band, when above 0.
+    pub lower_threshold: Option<f64>,
+    /// mmd only: the permutation p-value.
+    pub pvalue: Option<f64>,
+    pub drifted: bool,
+    /// Window rows the method read (after subsampling).
+    pub rows: usize,
 }

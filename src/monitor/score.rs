@@ -20,16 +20,26 @@ pub fn score_window(spec: &ModelSpec, reference: &Reference, window: &mut FullWi
     let eps = spec.config.eps.get();
     // Small windows are cheaper scored in sequence than spread over threads.
     let min_len = (8192 / window.rows.max(1)).max(1);
-    let scored: Vec<ColumnScores> = window
-        .columns
-        .par_iter_mut()
-        .zip(window.missing.par_iter())
-        .zip(spec.features.par_iter())
-        .zip(reference.features.par_iter())
-        .with_min_len(min_len)
-        .map(|(((column, &missing), feature), fref)| score_column(column, missing, feature, fref, eps))
-        .collect();
+    // Multivariate methods read whole rows, so the window is encoded before scoring filters its
+    // columns; then they run beside the per-feature scores.
+    let encoded = reference.multivariate.as_ref().map(|m| (m, m.encode_window(&window.columns, &reference.features)));
+    let seq = window.seq;
+    let (multivariate, scored) = rayon::join(
+        || encoded.map(|(m, x)| m.score(&x, seq)).unwrap_or_default(),
+        || -> Vec<ColumnScores> {
+            window
+                .columns
+                .par_iter_mut()
+                .zip(window.missing.par_iter())
+                .zip(spec.features.par_iter())
+                .zip(reference.features.par_iter())
+                .with_min_len(min_len)
+                .map(|(((column, &missing), feature), fref)| score_column(column, missing, feature, fref, eps))
+                .collect()
+        },
+    );
     let mut report = decide(spec, scored);
+    report.multivariate = multivariate;
     report.seq = window.seq;
     report.samples = window.rows;
     report.started_at = window.started_at;
@@ -89,6 +99,7 @@ pub(crate) fn decide(spec: &ModelSpec, scored: Vec<ColumnScores>) -> WindowRepor
             name: feature.name.clone(),
             samples,
             drifted,
+            bin_counts: Vec::new(),
             scores: scores
                 .unwrap_or_default()
                 .into_iter()
@@ -117,5 +128,6 @@ pub(crate) fn decide(spec: &ModelSpec, scored: Vec<ColumnScores>) -> WindowRepor
         drift_share: share,
         model_drift,
         features,
+        multivariate: Vec::new(),
     }
 }

@@ -30,8 +30,11 @@ use crate::metrics::Metrics;
 /// Every monitored model by name: what a snapshot is taken of and restored into.
 pub(crate) type Models = BTreeMap<String, Arc<ModelState>>;
 
-const MAGIC: &[u8; 8] = b"DWSNAP02";
-/// Written before checksums; still read (without one) so an upgrade keeps its state.
+const MAGIC: &[u8; 8] = b"DWSNAP03";
+/// Checksummed, reports without bin counts and multivariate verdicts ([`legacy`]); still read so
+/// an upgrade keeps its state.
+const MAGIC_V2: &[u8; 8] = b"DWSNAP02";
+/// Written before checksums, same payload as V2; still read (without one).
 const MAGIC_V1: &[u8; 8] = b"DWSNAP01";
 pub(crate) const FILE: &str = "snapshot.bin";
 
@@ -72,15 +75,110 @@ pub(crate) enum DecodeError {
 
 pub(crate) fn decode(bytes: &[u8]) -> Result<Snapshot, DecodeError> {
     use sha2::Digest;
-    if let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) {
+    let checked = |rest: &[u8]| -> Result<Vec<u8>, DecodeError> {
         let (sum, payload) = rest.split_first_chunk::<32>().ok_or(DecodeError::Checksum)?;
         if sha2::Sha256::digest(payload).as_slice() != sum.as_slice() {
             return Err(DecodeError::Checksum);
         }
-        return Ok(postcard::from_bytes(payload)?);
+        Ok(payload.to_vec())
+    };
+    if let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) {
+        return Ok(postcard::from_bytes(&checked(rest)?)?);
+    }
+    if let Some(rest) = bytes.strip_prefix(MAGIC_V2.as_slice()) {
+        return Ok(postcard::from_bytes::<legacy::Snapshot>(&checked(rest)?)?.into());
     }
     let body = bytes.strip_prefix(MAGIC_V1.as_slice()).ok_or(DecodeError::BadMagic)?;
-    Ok(postcard::from_bytes(body)?)
+    Ok(postcard::from_bytes::<legacy::Snapshot>(body)?.into())
+}
+
+/// The payload of DWSNAP01 and DWSNAP02 files: postcard is not self-describing, so the reports of
+/// that time (no bin counts, no multivariate verdicts) need their own layout to be read; they
+/// come back with both empty.
+mod legacy {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Serialize};
+
+    use crate::monitor::reference::Values;
+    use crate::monitor::report::{self, ScoreReport};
+    use crate::monitor::window::{Warmup, Window};
+
+    #[derive(Serialize, Deserialize)]
+    pub(super) struct Snapshot {
+        pub(super) taken_at: f64,
+        pub(super) models: BTreeMap<String, ModelSnapshot>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub(super) struct ModelSnapshot {
+        pub(super) shape: String,
+        pub(super) warmup_source: Option<Vec<Values>>,
+        pub(super) warmup: Option<Warmup>,
+        pub(super) window: Option<Window>,
+        pub(super) latest: Option<WindowReport>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub(super) struct WindowReport {
+        pub(super) seq: u64,
+        pub(super) samples: usize,
+        pub(super) started_at: f64,
+        pub(super) completed_at: f64,
+        pub(super) scoring_seconds: f64,
+        pub(super) drift_share: f64,
+        pub(super) model_drift: bool,
+        pub(super) features: Vec<FeatureReport>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub(super) struct FeatureReport {
+        pub(super) name: String,
+        pub(super) samples: usize,
+        pub(super) drifted: Option<bool>,
+        pub(super) scores: Vec<ScoreReport>,
+    }
+
+    impl From<Snapshot> for super::Snapshot {
+        fn from(s: Snapshot) -> Self {
+            let models = s
+                .models
+                .into_iter()
+                .map(|(name, m)| {
+                    let latest = m.latest.map(|r| report::WindowReport {
+                        seq: r.seq,
+                        samples: r.samples,
+                        started_at: r.started_at,
+                        completed_at: r.completed_at,
+                        scoring_seconds: r.scoring_seconds,
+                        drift_share: r.drift_share,
+                        model_drift: r.model_drift,
+                        features: r
+                            .features
+                            .into_iter()
+                            .map(|f| report::FeatureReport {
+                                name: f.name,
+                                samples: f.samples,
+                                drifted: f.drifted,
+                                scores: f.scores,
+                                bin_counts: Vec::new(),
+                            })
+                            .collect(),
+                        multivariate: Vec::new(),
+                    });
+                    let snap = super::ModelSnapshot {
+                        shape: m.shape,
+                        warmup_source: m.warmup_source,
+                        warmup: m.warmup,
+                        window: m.window,
+                        latest,
+                    };
+                    (name, snap)
+                })
+                .collect();
+            super::Snapshot { taken_at: s.taken_at, models }
+        }
+    }
 }
 
 /// Longest a snapshot waits for windows being scored to be published.
@@ -282,5 +380,50 @@ features = [{ name = "v", kind = "numeric" }, { name = "c", kind = "categorical"
         let mut v1 = MAGIC_V1.to_vec();
         v1.extend(postcard::to_stdvec(&snap).unwrap());
         assert_eq!(decode(&v1).unwrap().models.len(), 1);
+    }
+
+    /// A DWSNAP02 file (reports without bin counts or multivariate verdicts) written by the last
+    /// release is read back, its last scores included.
+    #[test]
+    fn a_version_2_snapshot_with_last_scores_still_reads() {
+        use sha2::Digest;
+        let score = crate::monitor::report::ScoreReport {
+            method: driftwatch_stats::drift::Method::Psi,
+            score: 0.3,
+            pvalue: None,
+            threshold: 0.2,
+            drifted: true,
+        };
+        let report = legacy::WindowReport {
+            seq: 7,
+            samples: 50,
+            started_at: 1.0,
+            completed_at: 2.0,
+            scoring_seconds: 0.001,
+            drift_share: 1.0,
+            model_drift: true,
+            features: vec![legacy::FeatureReport {
+                name: "x".into(),
+                samples: 50,
+                drifted: Some(true),
+                scores: vec![score.clone()],
+            }],
+        };
+        let model = legacy::ModelSnapshot {
+            shape: "s".into(),
+            warmup_source: None,
+            warmup: None,
+            window: None,
+            latest: Some(report),
+        };
+        let old = legacy::Snapshot { taken_at: 3.0, models: [("m".to_owned(), model)].into_iter().collect() };
+        let payload = postcard::to_stdvec(&old).unwrap();
+        let mut bytes = MAGIC_V2.to_vec();
+        bytes.extend_from_slice(&sha2::Sha256::digest(&payload));
+        bytes.extend(payload);
+        let snap = decode(&bytes).unwrap();
+        let latest = snap.models["m"].latest.as_ref().unwrap();
+        assert_eq!((latest.seq, latest.features[0].scores[0].clone()), (7, score));
+        assert!(latest.multivariate.is_empty() && latest.features[0].bin_counts.is_empty());
     }
 }

@@ -377,13 +377,15 @@ mod tests {
     /// window's: every window must still hold exactly its own rows, tumbling and sliding.
     #[test]
     fn reused_buffers_hand_out_each_window_with_exactly_its_rows() {
-        let toml =
-            "[[model]]\nname = \"m\"\nwarmup = 50\nwindow = 10\n[[model.features]]\nname = \"x\"\nkind = \"numeric\"\n";
+        let toml = "[[model]]\nname = \"m\"\nwarmup = 50\nwindow = 10\nbins = 4\n[[model.features]]\nname = \"x\"\nkind = \"numeric\"\n";
         let config = crate::config::Sources::from_str(toml, std::path::Path::new(".")).unwrap().validate().unwrap();
         let (spec, _) = super::super::reference::load_model(config.models[0].clone()).unwrap();
-        let reference =
-            super::super::reference::fit(&spec.features, vec![Values::Numeric((0..50).map(f64::from).collect())], 4)
-                .unwrap();
+        let reference = super::super::reference::fit(
+            &spec.features,
+            vec![Values::Numeric((0..50).map(f64::from).collect())],
+            &spec.config,
+        )
+        .unwrap();
         for (size, step) in [(10, 10), (10, 3)] {
             let mut w = Window::new(size, step, &reference);
             let rows: Vec<f64> = (0..57).map(|i| f64::from(57 - i)).collect();

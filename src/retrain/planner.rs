@@ -118,17 +118,20 @@ impl Retrainer {
     /// drifted window tries again.
     pub(crate) fn on_window(&self, model: &str, report: &WindowReport, now: f64) -> Verdict {
         let Some(target) = self.targets.get(model) else { return Verdict::Wait };
-        if !target.config.triggers.contains(&Trigger::Drift) {
-            return Verdict::Wait;
-        }
-        let holds = match &target.features {
-            None => report.model_drift,
-            Some(idx) => idx.iter().any(|&i| report.features.get(i).is_some_and(|f| f.drifted == Some(true))),
-        };
+        let triggers = &target.config.triggers;
+        let univariate = triggers.contains(&Trigger::Drift)
+            && match &target.features {
+                None => report.model_drift,
+                Some(idx) => idx.iter().any(|&i| report.features.get(i).is_some_and(|f| f.drifted == Some(true))),
+            };
+        let multivariate = triggers.contains(&Trigger::Multivariate) && report.multivariate_drift();
+        // One streak for both: a window with either kind of drift continues it.
+        let holds = univariate || multivariate;
+        let trigger = if multivariate && !univariate { Trigger::Multivariate } else { Trigger::Drift };
         let mut state = self.lock();
         let policy = state.models.entry(model.to_owned()).or_default();
         let verdict = policy.observe_window(holds, &target.config, now);
-        self.count(model, Trigger::Drift, verdict);
+        self.count(model, trigger, verdict);
         if verdict != Verdict::Request {
             return verdict;
         }
@@ -143,10 +146,15 @@ impl Retrainer {
         let request = RetrainRequest {
             idempotency_key: key,
             model: ModelRef { name: model.into(), version: target.version.clone() },
-            trigger: Trigger::Drift,
-            reason: match &target.features {
-                None => format!("model_drift_detected held for {streak} consecutive windows"),
-                Some(_) => format!("a configured feature drifted in {streak} consecutive windows"),
+            trigger,
+            reason: match (trigger, &target.features) {
+                (Trigger::Multivariate, _) => {
+                    let methods: Vec<&str> =
+                        report.multivariate.iter().filter(|m| m.drifted).map(|m| m.method.as_str()).collect();
+                    format!("multivariate drift ({}) ended a streak of {streak} drifted windows", methods.join(", "))
+                }
+                (_, None) => format!("model_drift_detected held for {streak} consecutive windows"),
+                (_, Some(_)) => format!("a configured feature drifted in {streak} consecutive windows"),
             },
             instance: self.instance.clone(),
             timestamp: now,
@@ -159,6 +167,7 @@ impl Retrainer {
                 consecutive_drifted_windows: streak,
             }),
             features,
+            multivariate: report.multivariate.clone(),
             alert: None,
         };
         match self.send(&mut state, target, request, now, None) {
@@ -198,6 +207,7 @@ impl Retrainer {
                     timestamp: now,
                     window: None,
                     features: Vec::new(),
+                    multivariate: Vec::new(),
                     alert: Some(alert),
                 };
                 self.send(&mut state, target, request, now, Some(key))?;

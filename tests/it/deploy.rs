@@ -35,7 +35,7 @@ fn files(dir: &str, suffix: &str) -> Vec<String> {
 fn prometheus_config_and_rules_pass_promtool() {
     run("promtool", &["check", "config", "deploy/prometheus/prometheus.yml"]);
     let rules = files("deploy/prometheus/rules", ".yml");
-    assert_eq!(rules.len(), 4, "{rules:?}");
+    assert_eq!(rules.len(), 5, "{rules:?}");
     let args: Vec<&str> = ["check", "rules"].into_iter().chain(rules.iter().map(String::as_str)).collect();
     run("promtool", &args);
 }
@@ -224,7 +224,7 @@ assert any(c["job_name"] == "kubernetes-pods" for c in v["prometheus"]["promethe
         root = root,
     );
     let counts = run("python3", &["-c", &split]);
-    assert_eq!(counts.trim(), "4 4", "four rule files and four dashboards");
+    assert_eq!(counts.trim(), "5 4", "five rule files and four dashboards");
     let mut args = vec!["check".to_owned(), "rules".to_owned()];
     for f in files(dir.path().to_str().unwrap(), ".rules.yml") {
         args.push(f);

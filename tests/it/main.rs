@@ -14,6 +14,7 @@ mod crash;
 mod decode_memory;
 mod hostile;
 mod layering;
+mod multivariate;
 mod report;
 mod resilience;
 mod webhook;
@@ -27,6 +28,8 @@ mod dashboards;
 mod deploy;
 #[cfg(feature = "system-tests")]
 mod deploy_e2e;
+#[cfg(feature = "system-tests")]
+mod fleet;
 #[cfg(feature = "system-tests")]
 mod prometheus;
 #[cfg(feature = "system-tests")]

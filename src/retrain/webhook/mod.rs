@@ -34,6 +34,9 @@ pub(crate) struct RetrainRequest {
     /// Drifted features of that window with every method's score, p-value and threshold.
     #[serde(default)]
     pub(crate) features: Vec<DriftedFeature>,
+    /// That window's multivariate verdicts (models with `[model.multivariate]`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub(crate) multivariate: Vec<crate::monitor::report::MultivariateReport>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub(crate) alert: Option<AlertInfo>,
 }

@@ -174,6 +174,24 @@ mod tests {
         }
     }
 
+    /// Under the null the permutation p-value is uniform: about alpha of the windows are flagged.
+    #[test]
+    fn the_permutation_test_flags_about_alpha_of_null_windows() {
+        let mut rng = SplitMix64::new(42);
+        let mut draw = |n: usize| {
+            Matrix::new(n, 2, (0..2 * n).map(|_| ((rng.next_u64() >> 11) as f64) / (1u64 << 53) as f64).collect())
+        };
+        let trials = 400;
+        let flagged = (0..trials)
+            .filter(|&t| {
+                let (x, y) = (draw(60), draw(40));
+                mmd_test(&x, &y, None, 100, 0.05, t).pvalue < 0.05
+            })
+            .count();
+        // Binomial(400, 0.05): mean 20, sd 4.4.
+        assert!((8..=34).contains(&flagged), "{flagged} of {trials} null windows flagged at alpha 0.05");
+    }
+
     #[test]
     fn median_sigma_skips_the_zero_self_distances() {
         // Three points on a line at 0, 1, 3: squared distances 1, 4, 9 (each twice) and three zeros.
