@@ -42,7 +42,8 @@ class Board:
 
     def panel(self, kind, title, targets, unit="short", w=12, h=8, description="",
               custom=None, overrides=None, thresholds=None, options=None, minimum=None, maximum=None,
-              source=None):
+              source=None, decimals=None, query=None, transformations=None):
+        """`query`: keys added to every target (e.g. an instant query in table format)."""
         if self.x + w > 24:
             self.newline()
         defaults = {"unit": unit}
@@ -50,6 +51,8 @@ class Board:
             defaults["min"] = minimum
         if maximum is not None:
             defaults["max"] = maximum
+        if decimals is not None:
+            defaults["decimals"] = decimals
         if thresholds:
             defaults["thresholds"] = {
                 "mode": "absolute",
@@ -66,12 +69,14 @@ class Board:
             "datasource": DS,
             "gridPos": {"h": h, "w": w, "x": self.x, "y": self.y},
             "targets": [
-                {"refId": chr(ord("A") + i), "datasource": DS, "expr": expr, "legendFormat": legend}
+                {"refId": chr(ord("A") + i), "datasource": DS, "expr": expr, "legendFormat": legend, **(query or {})}
                 for i, (expr, legend) in enumerate(targets)
             ],
             "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
             "options": options or {},
         }
+        if transformations:
+            panel["transformations"] = transformations
         self.panels.append(panel)
         self.sources[str(panel["id"])] = source or self.source
         self.x += w
@@ -243,9 +248,22 @@ def ml_model_performance():
     return b
 
 
+# Sources of panels whose metrics driftwatch exports only for models that opt in; the live test's
+# demo config enables neither, so it runs their queries (no errors allowed) but needs no data.
+MULTIVARIATE = "driftwatch [model.multivariate]"
+FLEET = "driftwatch export_bins + prometheus/rules/fleet.yml"
+
+
+def dashed(suffix):
+    """An override that dashes the series whose legend ends in `suffix` (a threshold)."""
+    return {"matcher": {"id": "byRegexp", "options": f".* {suffix}$"},
+            "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]}
+
+
 def drift_and_anomaly():
     b = Board("driftwatch-drift", "Drift & Anomaly",
-              "Per-feature drift scores and p-values, drifted-feature share, anomaly bands of the series, retrain webhook activity.",
+              "Per-feature drift scores and p-values, drifted-feature share, multivariate drift, fleet-wide PSI "
+              "against each replica's, anomaly bands of the series, retrain webhook activity.",
               [("model", "Model", "label_values(data_drift_score, model_name)"),
                ("series", "Series", 'label_values(anomaly_score{model_name=~"$model"}, series)')],
               ["driftwatch", "drift", "anomaly"], "driftwatch")
@@ -265,6 +283,89 @@ def drift_and_anomaly():
     b.panel("state-timeline", "Drifted features",
             [('data_drift_detected{model_name=~"$model"}', "{{model_name}} {{feature}}")],
             thresholds=[(1, "red")], options={"showValue": "never"})
+
+    b.row("Multivariate drift ([model.multivariate])")
+    b.source = MULTIVARIATE
+    # One panel per method, the score solid and its threshold dashed, rather than one panel of
+    # score / threshold. The ratio would put the three methods on one axis with a line at 1, but it
+    # misreads two of them: mmd's score and threshold are both unbiased MMD² near 0 (the score is
+    # often negative on an unchanged stream), so the ratio swings by orders of magnitude and flips
+    # sign on noise; and pca also flags a window below its reference band, which a ratio under 1
+    # shows as healthy. The raw scores are also in units an SRE can read at a glance (a classifier
+    # AUC of 0.5: window and reference look alike) with the line they have to cross right there.
+    # Whether a method flagged the window, whatever the reason, is the state timeline under them.
+    def mv(metric, method):
+        return f'{metric}{{model_name=~"$model",method="{method}"}}'
+
+    for method, title, description in [
+        ("pca", "PCA reconstruction error",
+         "Mean distance of the window's rows from their reconstruction by the reference's principal "
+         "components. Dashed: the upper bound of the reference chunks' band (mean + sigmas × SD); a "
+         "window below the band's lower bound, when it has one, is flagged too."),
+        ("classifier", "Classifier two-sample AUC",
+         "Cross-validated ROC AUC of boosted trees telling window rows from reference rows: 0.5 when "
+         "they are alike. Dashed: auc_threshold; flagged above it."),
+    ]:
+        b.panel("timeseries", title,
+                [(mv("model_multivariate_drift_score", method), "{{model_name}} %s" % method),
+                 (mv("model_multivariate_drift_threshold", method), "{{model_name}} threshold")],
+                options=ts(), w=8, overrides=[dashed("threshold")], description=description)
+    b.panel("timeseries", "MMD² and p-value",
+            [(mv("model_multivariate_drift_score", "mmd"), "{{model_name}} mmd"),
+             (mv("model_multivariate_drift_threshold", "mmd"), "{{model_name}} threshold"),
+             (mv("model_multivariate_drift_pvalue", "mmd"), "{{model_name}} p-value")],
+            options=ts(), w=8,
+            overrides=[dashed("threshold"),
+                       {"matcher": {"id": "byRegexp", "options": ".* p-value$"},
+                        "properties": [{"id": "custom.axisPlacement", "value": "right"},
+                                       {"id": "min", "value": 0}, {"id": "max", "value": 1}]}],
+            description="Unbiased MMD² of the window against the reference sample; dashed: the permuted "
+                        "MMD² at mmd_alpha. A p-value (right axis) below mmd_alpha flags the window: at "
+                        "0.05, one window in twenty of an unchanged stream is flagged by design.")
+    b.panel("state-timeline", "Multivariate drift detected",
+            [('model_multivariate_drift_detected{model_name=~"$model"}', "{{model_name}} {{method}}")],
+            thresholds=[(1, "red")], options={"showValue": "never"}, w=24, h=6,
+            description="1 while the method flagged the last scored window. It does not change "
+                        "model_drift_detected (the per-feature decision); the retrain webhook acts on it "
+                        "only with the multivariate trigger.")
+
+    b.row("Fleet drift (export_bins, deploy/prometheus/rules/fleet.yml)")
+    b.source = FLEET
+    fleet = 'model_feature:data_drift_psi:fleet{model_name=~"$model"}'
+    # FleetDataDrift's threshold, kept to the features that have a fleet PSI.
+    threshold = ('max by (model_name, feature) (data_drift_threshold{method="psi",model_name=~"$model"})'
+                 f" and on (model_name, feature) {fleet}")
+    b.panel("timeseries", "Fleet PSI by feature",
+            [(fleet, "{{model_name}} {{feature}}"),
+             (threshold, "{{model_name}} {{feature}} threshold")],
+            options=ts(), h=10, overrides=[dashed("threshold")],
+            description="PSI of every replica's last window taken together (bin counts summed over "
+                        "replicas). Dashed: the feature's PSI threshold; FleetDataDrift fires at or above "
+                        "it for 5 minutes. Not meaningful while FleetReferenceMismatch fires.")
+    # One row per feature, one column per replica, next to the fleet's PSI and the threshold: a
+    # replica far above the fleet (and the others) is that replica's small-window noise, or a slice
+    # of traffic of its own; one query so that the matrix has a single Value field.
+    replicas = ('max by (model_name, feature, instance) (data_drift_score{method="psi",model_name=~"$model"})'
+                f" and on (model_name, feature) {fleet}")
+    b.panel("table", "Fleet PSI and each replica's own",
+            [(f'label_join(label_replace({fleet}, "instance", "fleet", "", "")'
+              f' or label_replace({threshold}, "instance", "threshold", "", "")'
+              f' or {replicas}, "model_feature", " / ", "model_name", "feature")', "")],
+            decimals=3, h=10, query={"instant": True, "range": False, "format": "table"},
+            transformations=[
+                {"id": "groupingToMatrix",
+                 "options": {"rowField": "model_feature", "columnField": "instance", "valueField": "Value"}},
+                {"id": "organize",
+                 "options": {"excludeByName": {}, "renameByName": {"model_feature\\instance": "model / feature"},
+                             "indexByName": {"model_feature\\instance": 0, "fleet": 1, "threshold": 2}}},
+            ],
+            options={"showHeader": True, "sortBy": [{"displayName": "model / feature", "desc": False}]},
+            description="Last window's PSI: the fleet's, the threshold, then each replica's (instance) "
+                        "own. The fleet's PSI is at most the count-weighted mean of the replicas': one "
+                        "replica above the threshold with the fleet below it is that replica alone. A "
+                        "replica that stopped receiving traffic keeps its last window, here and in the sum.")
+
+    b.source = "driftwatch"
     b.row("Series anomalies")
     band = "{{model_name}} {{series}}"
     b.panel("timeseries", "Series and expected band",
@@ -317,7 +418,8 @@ def main():
             f.write("\n")
         sources[name] = b.sources
     # Which exporter each panel's metrics come from: tests/dashboards.rs requires data from the
-    # driftwatch and model-server panels (it runs both, with traffic), and no query errors from any.
+    # driftwatch and model-server panels (it runs both, with traffic), and no query errors from any
+    # (MULTIVARIATE and FLEET panels: driftwatch, for models that opt in).
     with open(os.path.join(out, "panel-sources.json"), "w") as f:
         json.dump(sources, f, indent=2, sort_keys=True)
         f.write("\n")

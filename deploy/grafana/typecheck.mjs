@@ -23,6 +23,7 @@ const PLUGINS = {
   timeseries: ["timeseries/panelcfg/x/TimeSeriesPanelCfg_types.gen", true],
   stat: ["stat/panelcfg/x/StatPanelCfg_types.gen", false],
   "state-timeline": ["statetimeline/panelcfg/x/StateTimelinePanelCfg_types.gen", true],
+  table: ["table/panelcfg/x/TablePanelCfg_types.gen", true],
 };
 const ident = (kind) => kind.replace(/-/g, "_");
 
