@@ -11,6 +11,8 @@
 //! - [`multivariate`]: drift in how features move together — PCA reconstruction error (NannyML's),
 //!   a boosted-tree classifier two-sample test with its cross-validated AUC, and MMD with a
 //!   permutation p-value (alibi-detect's) — over one matrix the reference's encoder fixes.
+//! - [`performance`]: model quality from predictions and labels (scikit-learn's metrics) and its
+//!   label-free estimate for binary classifiers (NannyML's CBPE).
 //! - [`anomaly`]: one series' seasonal anomaly detector (augurs MSTL/AutoETS, median/MAD cold start,
 //!   split-conformal interval), the period search, outliers across series and changepoints, causal
 //!   replay of a whole series, and the Numenta Anomaly Benchmark scorer.
@@ -21,3 +23,4 @@ pub mod bounds;
 pub mod drift;
 pub mod kernels;
 pub mod multivariate;
+pub mod performance;
