@@ -42,6 +42,12 @@ pub(crate) struct BinLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct PerformanceLabels {
+    pub(crate) model_name: String,
+    pub(crate) metric: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct MultivariateLabels {
     pub(crate) model_name: String,
     pub(crate) method: String,
@@ -128,6 +134,12 @@ pub(crate) struct Metrics {
     pub(crate) multivariate_threshold: Family<MultivariateLabels, FloatGauge>,
     pub(crate) multivariate_pvalue: Family<MultivariateLabels, FloatGauge>,
     pub(crate) multivariate_detected: Family<MultivariateLabels, Gauge>,
+    pub(crate) model_performance: Family<PerformanceLabels, FloatGauge>,
+    pub(crate) model_accuracy: Family<ModelLabels, FloatGauge>,
+    pub(crate) labels_joined: Family<ModelLabels, Counter>,
+    pub(crate) labels_unmatched: Family<ModelLabels, Counter>,
+    pub(crate) predictions_expired: Family<ModelLabels, Counter>,
+    pub(crate) predictions_pending: Family<ModelLabels, Gauge>,
     pub(crate) samples: Family<ModelLabels, Counter>,
     pub(crate) rejected: Family<ReasonLabels, Counter>,
     pub(crate) windows: Family<ModelLabels, Counter>,
@@ -198,6 +210,12 @@ impl Metrics {
             multivariate_threshold: Family::default(),
             multivariate_pvalue: Family::default(),
             multivariate_detected: Family::default(),
+            model_performance: Family::default(),
+            model_accuracy: Family::default(),
+            labels_joined: Family::default(),
+            labels_unmatched: Family::default(),
+            predictions_expired: Family::default(),
+            predictions_pending: Family::default(),
             samples: Family::default(),
             rejected: Family::default(),
             windows: Family::default(),
@@ -304,6 +322,33 @@ impl Metrics {
             "model_multivariate_drift_detected",
             "1 if the multivariate method flagged the last window",
             m.multivariate_detected.clone(),
+        );
+        r.register(
+            "model_performance",
+            "Quality of the model's last evaluated window of predictions joined to labels (accuracy, precision, \
+             recall, f1, roc_auc, log_loss, calibration_error; mae, rmse, mape, r2)",
+            m.model_performance.clone(),
+        );
+        r.register(
+            "model_accuracy",
+            "Accuracy of the classifier's last evaluated window of predictions joined to labels",
+            m.model_accuracy.clone(),
+        );
+        r.register("driftwatch_labels_joined", "Labels joined to a waiting prediction", m.labels_joined.clone());
+        r.register(
+            "driftwatch_labels_unmatched",
+            "Labels whose id matched no waiting prediction (never predicted, expired, or already labelled)",
+            m.labels_unmatched.clone(),
+        );
+        r.register(
+            "driftwatch_predictions_expired",
+            "Predictions that waited longer than retention_seconds, or were the oldest over max_pending, without a label",
+            m.predictions_expired.clone(),
+        );
+        r.register(
+            "driftwatch_predictions_pending",
+            "Predictions waiting for their label",
+            m.predictions_pending.clone(),
         );
         r.register("driftwatch_samples_ingested", "Samples accepted by /ingest", m.samples.clone());
         r.register("driftwatch_requests_rejected", "Requests rejected, by reason", m.rejected.clone());

@@ -47,6 +47,18 @@ pub(crate) struct IngestResponse {
     /// Series points scored and ignored as late, when the request had series.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) series: Option<SeriesResponse>,
+    /// Predictions kept for their labels, when the request had predictions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) predictions: Option<PredictionsResponse>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct PredictionsResponse {
+    pub(crate) accepted: usize,
+    /// Waiting for a label now.
+    pub(crate) pending: usize,
+    /// Expired to make room or for age while this request was applied.
+    pub(crate) expired: u64,
 }
 
 /// What a push of series did: points scored, points ignored as late, and each series' newest score.
@@ -104,8 +116,14 @@ impl Pipeline {
                 window_samples: model.fill().1,
                 latest: None,
                 series: None,
+                predictions: None,
             },
         };
+        if let Some(p) = &decoded.predictions {
+            let out = model.add_predictions(&self.metrics, p).expect("decoding checked [model.performance]");
+            response.predictions =
+                Some(PredictionsResponse { accepted: p.predictions.len(), pending: out.pending, expired: out.expired });
+        }
         if let Some(s) = &decoded.series {
             let mut total = SeriesResponse::default();
             for (n, points) in &s.series {
@@ -194,7 +212,36 @@ impl Pipeline {
             window_samples: appended.window_samples,
             latest,
             series: None,
+            predictions: None,
         })
+    }
+
+    /// `POST /labels`: joins each (id, label) to its waiting prediction; every window of joined rows
+    /// that fills is evaluated, published, and put to the retrain policy's accuracy target.
+    pub(crate) fn labels(
+        &self,
+        ndjson: bool,
+        query_model: Option<String>,
+        bytes: &[u8],
+    ) -> Result<serde_json::Value, ApiError> {
+        let parsed = ingest::predictions::parse_labels(bytes, ndjson)?;
+        let model = self.model(parsed.model.clone().or(query_model))?;
+        let labels = parsed.decode(&model.spec)?;
+        let out = model.add_labels(&self.metrics, &parsed.ids, &labels).expect("decoding checked [model.performance]");
+        if let Some(retrain) = &self.retrain {
+            for report in &out.reports {
+                retrain.on_performance(model.name(), report, unix_now());
+            }
+        }
+        Ok(json!({
+            "model": model.name(),
+            "joined": out.joined,
+            "unmatched": out.unmatched,
+            "expired": out.expired,
+            "pending": out.pending,
+            "windows_evaluated": out.reports.len(),
+            "latest": out.reports.last(),
+        }))
     }
 
     /// Acts on an Alertmanager payload: each firing alert named in `[alertmanager] alerts` and

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::check::Scope;
 use super::multivariate::{MultivariateConfig, validate_multivariate};
+use super::performance::{PerformanceConfig, validate_performance};
 use super::raw::RawModel;
 use super::retrain::{RetrainConfig, validate_retrain};
 use super::series::{AnomalyConfig, validate_anomaly};
@@ -119,6 +120,8 @@ pub struct ModelConfig {
     pub multivariate: Option<MultivariateConfig>,
     /// Export each feature's window bin counts and reference bin shares, for fleet-wide drift.
     pub export_bins: bool,
+    /// `[model.performance]`, when set: predictions joined to delayed labels.
+    pub performance: Option<PerformanceConfig>,
 }
 
 fn ser_display_opt<S: serde::Serializer>(v: &Option<ReferenceSource>, s: S) -> Result<S::Ok, S::Error> {
@@ -189,6 +192,7 @@ pub(crate) fn validate_model(m: RawModel, base: &Base, at: &mut Scope<'_>) -> Op
         .iter()
         .map(|f| FeatureConfig { name: f.name.clone(), kind: f.kind, methods: f.methods.clone() })
         .collect();
+    let performance = validate_performance(m.performance, at);
     let has_multivariate = m.multivariate.is_some();
     let multivariate = validate_multivariate(m.multivariate, &features_cfg, at);
     if has_multivariate {
@@ -209,6 +213,11 @@ pub(crate) fn validate_model(m: RawModel, base: &Base, at: &mut Scope<'_>) -> Op
     }
     if !has_multivariate && retrain.as_ref().is_some_and(|r| r.triggers.contains(&super::Trigger::Multivariate)) {
         at.report("retrain.triggers", "\"multivariate\" needs a [model.multivariate] table");
+    }
+    let wants_performance = retrain.as_ref().is_some_and(|r| r.triggers.contains(&super::Trigger::Performance));
+    let has_target = performance.as_ref().is_some_and(|p| p.as_ref().is_some_and(|p| p.accuracy_target.is_some()));
+    if wants_performance && !has_target {
+        at.report("retrain.triggers", "\"performance\" needs [model.performance] accuracy_target");
     }
     if m.export_bins && m.reference.is_none() {
         // Every replica must count into the same bins; a warmup reference is each replica's own.
@@ -242,5 +251,6 @@ pub(crate) fn validate_model(m: RawModel, base: &Base, at: &mut Scope<'_>) -> Op
         anomaly: anomaly?,
         multivariate: multivariate?,
         export_bins: m.export_bins,
+        performance: performance?,
     })
 }

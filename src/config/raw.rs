@@ -148,6 +148,7 @@ pub(crate) struct RawModel {
     pub(crate) retrain: Option<RawRetrain>,
     pub(crate) anomaly: Option<RawSeriesSource>,
     pub(crate) multivariate: Option<super::multivariate::RawMultivariate>,
+    pub(crate) performance: Option<super::performance::RawPerformance>,
     #[serde(default)]
     pub(crate) export_bins: bool,
 }

@@ -27,6 +27,9 @@ pub enum Trigger {
     /// A `[model.multivariate]` method flagged the window, for `for_windows` windows (the same
     /// streak as `drift`: either condition keeps it going).
     Multivariate,
+    /// An evaluated window of joined labels scored an accuracy below `[model.performance]
+    /// accuracy_target`.
+    Performance,
 }
 
 impl Trigger {
@@ -35,6 +38,7 @@ impl Trigger {
             Trigger::Drift => "drift",
             Trigger::Alert => "alert",
             Trigger::Multivariate => "multivariate",
+            Trigger::Performance => "performance",
         }
     }
 }

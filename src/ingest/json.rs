@@ -17,6 +17,10 @@ pub(crate) struct JsonBody {
     pub(crate) features: Option<UniqueMap<Vec<Value>>>,
     pub(crate) rows: Option<Vec<UniqueMap<Value>>>,
     pub(crate) series: Option<UniqueMap<super::series::JsonSeries>>,
+    /// The model's outputs per row (`[model.performance]`): see `ingest::predictions`.
+    pub(crate) ids: Option<Vec<Value>>,
+    pub(crate) predictions: Option<Vec<Value>>,
+    pub(crate) probabilities: Option<UniqueMap<Vec<Value>>>,
 }
 
 /// Parses the envelope (errors name their path, trailing data is refused).

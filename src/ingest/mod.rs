@@ -7,6 +7,7 @@ mod arrow_direct;
 pub(crate) mod json;
 pub(crate) mod json_columns;
 pub(crate) mod ndjson;
+pub(crate) mod predictions;
 pub(crate) mod series;
 
 use serde_json::Value;
@@ -73,7 +74,7 @@ pub(crate) fn decode_json_for<M>(
     if let Some(columns) = json_columns::parse(body) {
         let model = resolve(columns.model.clone().or_else(|| query_model.clone()))?;
         if let Some(batch) = columns.into_batch(spec(&model)) {
-            return Ok((model, Decoded { batch: Some(batch?), series: None }));
+            return Ok((model, Decoded { batch: Some(batch?), series: None, predictions: None }));
         }
     }
     let mut parsed = json::parse(body)?;
@@ -87,31 +88,48 @@ pub(crate) fn decode_json_for<M>(
 pub fn decode_general(spec: &ModelSpec, format: Format, body: &[u8]) -> Result<Decoded, ApiError> {
     match format {
         Format::Json => decode_json(spec, json::parse(body)?),
-        Format::Ndjson => ndjson::decode(spec, body).map(|(batch, series)| Decoded { batch, series }),
+        Format::Ndjson => {
+            ndjson::decode(spec, body).map(|(batch, series, predictions)| Decoded { batch, series, predictions })
+        }
         Format::ArrowStream => Ok(match arrow::decode(spec, body)? {
-            arrow::Decoded::Features(b) => Decoded { batch: Some(b), series: None },
-            arrow::Decoded::Series(s) => Decoded { batch: None, series: Some(s) },
+            arrow::Decoded::Features(b) => Decoded { batch: Some(b), series: None, predictions: None },
+            arrow::Decoded::Series(s) => Decoded { batch: None, series: Some(s), predictions: None },
         }),
     }
 }
 
-/// A decoded `/ingest` body: feature samples, series points, or both; never neither.
+/// A decoded `/ingest` body: feature samples, series points, predictions, or several; never none.
 #[derive(Debug)]
 pub struct Decoded {
     pub(crate) batch: Option<Batch>,
     pub(crate) series: Option<series::SeriesBatch>,
+    pub(crate) predictions: Option<crate::monitor::performance::Predictions>,
 }
 
 /// The JSON envelope after its `model` was read: series (if any) and features (if any, or if there
 /// are no series, so that an empty body still says what is missing).
 pub(crate) fn decode_json(spec: &ModelSpec, mut body: json::JsonBody) -> Result<Decoded, ApiError> {
     let series = body.series.take().map(series::from_json).transpose()?;
-    let batch = if series.is_some() && body.features.is_none() && body.rows.is_none() {
+    let (ids, outputs, probabilities) = (body.ids.take(), body.predictions.take(), body.probabilities.take());
+    let row_outputs = body.rows.as_mut().and_then(|rows| predictions::RowOutputs::take(spec, rows));
+    // Prediction drift is scored like a feature's when the model has a `prediction` feature.
+    if let (Some(p), Some(features)) = (&outputs, body.features.as_mut()) {
+        if spec.feature_index("prediction").is_some() && !features.0.iter().any(|(k, _)| k == "prediction") {
+            features.0.push(("prediction".to_owned(), p.clone()));
+        }
+    }
+    let rows_empty = body.rows.as_ref().is_some_and(|r| r.iter().all(|row| row.0.is_empty()));
+    let no_features = (body.features.is_none() && body.rows.is_none()) || (row_outputs.is_some() && rows_empty);
+    let batch = if (series.is_some() || outputs.is_some() || row_outputs.is_some()) && no_features {
         None
     } else {
         Some(json::to_batch(spec, body)?)
     };
-    Ok(Decoded { batch, series })
+    let predictions = match row_outputs {
+        Some(r) => Some(r.decode(spec, "rows")?),
+        None => predictions::from_columns(spec, ids, outputs, probabilities, batch.as_ref().map(|b| b.rows))?,
+    };
+    Ok(Decoded { batch, series, predictions })
 }
 
 fn unsupported(what: &str) -> ApiError {

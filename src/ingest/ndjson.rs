@@ -9,10 +9,15 @@ use crate::json::{UniqueMap, json_error};
 
 use crate::error::ApiError;
 use crate::monitor::batch::Batch;
+use crate::monitor::performance::Predictions;
 use crate::monitor::reference::ModelSpec;
 
 /// Feature rows and series points of one body; at least one of them is present.
-pub(crate) fn decode(spec: &ModelSpec, body: &[u8]) -> Result<(Option<Batch>, Option<SeriesBatch>), ApiError> {
+/// Feature rows, series points and the rows' predictions (their `id`, `prediction`, `probabilities`
+/// keys, for a model with `[model.performance]`).
+pub(crate) type Lines = (Option<Batch>, Option<SeriesBatch>, Option<Predictions>);
+
+pub(crate) fn decode(spec: &ModelSpec, body: &[u8]) -> Result<Lines, ApiError> {
     let mut rows = Vec::new();
     let mut points = Vec::new();
     for (i, line) in body.split(|&b| b == b'\n').enumerate() {
@@ -38,8 +43,15 @@ pub(crate) fn decode(spec: &ModelSpec, body: &[u8]) -> Result<(Option<Batch>, Op
     } else {
         Some(super::series::from_rows(points.into_iter().map(|(_, p)| p), |k| format!("line[{}]", lines[k]))?)
     };
-    let batch = if rows.is_empty() { None } else { Some(super::rows_to_batch(spec, rows, "rows")?) };
-    Ok((batch, series))
+    let outputs = super::predictions::RowOutputs::take(spec, &mut rows);
+    let features = rows.iter().any(|r| !r.0.is_empty());
+    let batch = if rows.is_empty() || (outputs.is_some() && !features) {
+        None
+    } else {
+        Some(super::rows_to_batch(spec, rows, "rows")?)
+    };
+    let predictions = outputs.map(|o| o.decode(spec, "rows")).transpose()?;
+    Ok((batch, series, predictions))
 }
 
 fn series_point(row: UniqueMap<Value>, at: &str) -> Result<(String, Option<f64>, Option<f64>), ApiError> {

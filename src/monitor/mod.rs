@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod model;
 pub mod multivariate;
+pub mod performance;
 pub(crate) mod profile;
 pub mod reference;
 pub mod report;

@@ -10,13 +10,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::batch::Batch;
+use super::performance::{Label, Outcome, PerformanceReport, PerformanceState, Predictions};
 use super::profile::FeatureProfile;
 use super::reference::{self, FeatureReference, ModelSpec, Reference, Values};
 use super::report::WindowReport;
 use super::window::{FullWindow, Warmup, Window};
 use crate::clock::unix_now;
 use crate::digest::key_from;
-use crate::metrics::{BinLabels, FeatureLabels, Metrics, MultivariateLabels, ScoreLabels};
+use crate::metrics::{BinLabels, FeatureLabels, Metrics, MultivariateLabels, PerformanceLabels, ScoreLabels};
 use driftwatch_stats::drift::FeatureKind;
 
 /// A monitored model: its spec, its reference and window, and its last published report.
@@ -34,6 +35,8 @@ pub(crate) struct ModelState {
     /// Per feature, the `bin` label of each reference bin; empty unless the model exports bins
     /// (which needs a file reference, so the bins are known from the start).
     bin_labels: Vec<Vec<String>>,
+    /// Predictions waiting for labels and the joined rows (models with `[model.performance]`).
+    performance: Mutex<PerformanceState>,
 }
 
 /// The `bin` label of each reference bin, per feature: the index for numbers, the category (and
@@ -68,6 +71,8 @@ pub(crate) struct ModelSnapshot {
     pub(crate) warmup: Option<Warmup>,
     pub(crate) window: Option<Window>,
     pub(crate) latest: Option<WindowReport>,
+    /// Predictions waiting for labels, the partly joined window, the last evaluation.
+    pub(crate) performance: Option<PerformanceState>,
 }
 
 /// Why a model's snapshot was not taken back (the model then starts empty).
@@ -85,6 +90,8 @@ pub(crate) enum RestoreError {
     WarmupSourceMismatch,
     #[error("the snapshot's last scores do not fit the model")]
     LatestMismatch,
+    #[error("the snapshot's predictions and labels do not fit the model's [model.performance]")]
+    PerformanceMismatch,
     #[error(transparent)]
     Refit(#[from] reference::EmptyFeature),
 }
@@ -98,6 +105,7 @@ impl RestoreError {
                 | RestoreError::WarmupMismatch
                 | RestoreError::WarmupSourceMismatch
                 | RestoreError::LatestMismatch
+                | RestoreError::PerformanceMismatch
         )
     }
 }
@@ -148,6 +156,7 @@ impl ModelState {
             published_cv: Condvar::new(),
             generation: AtomicU64::new(0),
             bin_labels,
+            performance: Mutex::new(PerformanceState::default()),
             spec,
         }
     }
@@ -192,6 +201,7 @@ impl ModelState {
             warmup: inner.warmup.clone(),
             window: inner.window.clone(),
             latest,
+            performance: self.spec.config.performance.as_ref().map(|_| lock(&self.performance).clone()),
         })
     }
 
@@ -234,6 +244,19 @@ impl ModelState {
                 return Err(RestoreError::LatestMismatch);
             }
         }
+        let performance = match (&self.spec.config.performance, snap.performance) {
+            (Some(cfg), Some(p)) if !p.fits(cfg) => return Err(RestoreError::PerformanceMismatch),
+            (Some(_), p) => p,
+            // The config no longer evaluates performance: what waited is gone with it.
+            (None, _) => None,
+        };
+        if let Some(p) = performance {
+            let latest = p.latest.clone();
+            *lock(&self.performance) = p;
+            if let Some(r) = latest {
+                self.publish_performance(metrics, &r);
+            }
+        }
         inner.reference = reference;
         inner.warmup_source = snap.warmup_source.map(Arc::new);
         inner.warmup = snap.warmup;
@@ -258,6 +281,54 @@ impl ModelState {
                         (Values::Numeric(_), FeatureKind::Numeric) | (Values::Categorical(_), FeatureKind::Categorical)
                     )
             })
+    }
+
+    /// Keeps a batch's predictions for their labels (`[model.performance]` models only).
+    pub(crate) fn add_predictions(&self, metrics: &Metrics, p: &Predictions) -> Option<Outcome> {
+        let cfg = self.spec.config.performance.as_ref()?;
+        let out = lock(&self.performance).add_predictions(cfg, p, unix_now());
+        self.count_performance(metrics, &out);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Some(out)
+    }
+
+    /// Joins labels and publishes every evaluated window.
+    pub(crate) fn add_labels(&self, metrics: &Metrics, ids: &[String], labels: &[Label]) -> Option<Outcome> {
+        let cfg = self.spec.config.performance.as_ref()?;
+        let out = lock(&self.performance).add_labels(cfg, ids, labels, unix_now());
+        self.count_performance(metrics, &out);
+        if let Some(r) = out.reports.last() {
+            self.publish_performance(metrics, r);
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Some(out)
+    }
+
+    pub(crate) fn pending_predictions(&self) -> usize {
+        lock(&self.performance).pending()
+    }
+
+    pub(crate) fn latest_performance(&self) -> Option<PerformanceReport> {
+        lock(&self.performance).latest.clone()
+    }
+
+    fn count_performance(&self, metrics: &Metrics, out: &Outcome) {
+        let ml = Metrics::model(self.name());
+        metrics.labels_joined.get_or_create(&ml).inc_by(out.joined);
+        metrics.labels_unmatched.get_or_create(&ml).inc_by(out.unmatched);
+        metrics.predictions_expired.get_or_create(&ml).inc_by(out.expired);
+        metrics.predictions_pending.get_or_create(&ml).set(out.pending as i64);
+    }
+
+    fn publish_performance(&self, metrics: &Metrics, r: &PerformanceReport) {
+        let name = self.name().to_owned();
+        for (metric, value) in &r.metrics {
+            let l = PerformanceLabels { model_name: name.clone(), metric: metric.clone() };
+            metrics.model_performance.get_or_create(&l).set(*value);
+        }
+        if let Some(a) = r.metric("accuracy") {
+            metrics.model_accuracy.get_or_create(&Metrics::model(&name)).set(a);
+        }
     }
 
     /// Whether windows carry their bin counts (`export_bins` with the reference's bins known).

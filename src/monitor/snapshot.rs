@@ -172,6 +172,7 @@ mod legacy {
                         warmup: m.warmup,
                         window: m.window,
                         latest,
+                        performance: None,
                     };
                     (name, snap)
                 })

@@ -63,7 +63,9 @@ pub(crate) fn open(
                 .collect::<Result<Vec<_>, _>>()?;
             Some(idx)
         };
-        let target = Target { config: rc.clone(), version: model.spec.config.version.clone(), features };
+        let accuracy_target = model.spec.config.performance.as_ref().and_then(|p| p.accuracy_target);
+        let target =
+            Target { config: rc.clone(), version: model.spec.config.version.clone(), features, accuracy_target };
         targets.insert(name.clone(), target);
     }
     let outbox = Arc::new(Outbox::open(dir, metrics.webhook_pending.clone()).map_err(io)?);

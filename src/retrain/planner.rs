@@ -20,6 +20,7 @@ use crate::config::{RetrainConfig, Trigger};
 use crate::digest::key_from;
 use crate::durable::write_atomically;
 use crate::metrics::{DecisionLabels, Metrics};
+use crate::monitor::performance::PerformanceReport;
 use crate::monitor::report::WindowReport;
 
 /// Alerts remembered for deduplication (by fingerprint and start): far more than Alertmanager re-sends.
@@ -37,6 +38,8 @@ pub(crate) struct Target {
     pub(crate) version: String,
     /// `None`: the model-level `model_drift_detected`; else any of these feature indices drifting.
     pub(crate) features: Option<Vec<usize>>,
+    /// `[model.performance] accuracy_target`, for the `performance` trigger.
+    pub(crate) accuracy_target: Option<f64>,
 }
 
 pub(crate) struct Retrainer {
@@ -168,6 +171,54 @@ impl Retrainer {
             }),
             features,
             multivariate: report.multivariate.clone(),
+            performance: None,
+            alert: None,
+        };
+        match self.send(&mut state, target, request, now, None) {
+            Ok(_) => Verdict::Request,
+            Err(e) => {
+                tracing::error!(model, error = %e, "could not write the retrain request to the outbox");
+                Verdict::Wait
+            }
+        }
+    }
+
+    /// An evaluated window of joined labels: below the model's accuracy target, a request (through
+    /// the same cooldown and hourly cap; each evaluation is one observation, as an alert is).
+    pub(crate) fn on_performance(&self, model: &str, report: &PerformanceReport, now: f64) -> Verdict {
+        let Some(target) = self.targets.get(model) else { return Verdict::Wait };
+        let (Some(goal), Some(accuracy)) = (target.accuracy_target, report.metric("accuracy")) else {
+            return Verdict::Wait;
+        };
+        if !target.config.triggers.contains(&Trigger::Performance) || accuracy >= goal {
+            return Verdict::Wait;
+        }
+        let mut state = self.lock();
+        let verdict = state.models.entry(model.to_owned()).or_default().check(&target.config, now);
+        self.count(model, Trigger::Performance, verdict);
+        if verdict != Verdict::Request {
+            return verdict;
+        }
+        let request = RetrainRequest {
+            idempotency_key: key_from(&[
+                &self.instance,
+                model,
+                "performance",
+                &report.seq.to_string(),
+                &now.to_string(),
+            ]),
+            model: ModelRef { name: model.into(), version: target.version.clone() },
+            trigger: Trigger::Performance,
+            reason: format!(
+                "accuracy {accuracy:.4} over the last {} labelled predictions is below the target {goal}",
+                report.rows
+            ),
+            instance: self.instance.clone(),
+            timestamp: now,
+            window: None,
+            features: Vec::new(),
+            multivariate: Vec::new(),
+            performance: Some(report.clone()),
             alert: None,
         };
         match self.send(&mut state, target, request, now, None) {
@@ -208,6 +259,7 @@ impl Retrainer {
                     window: None,
                     features: Vec::new(),
                     multivariate: Vec::new(),
+                    performance: None,
                     alert: Some(alert),
                 };
                 self.send(&mut state, target, request, now, Some(key))?;

@@ -52,6 +52,7 @@ pub(crate) fn with_fallbacks(router: Router, state: Arc<AppState>) -> Router {
 pub(crate) fn api_app(state: Arc<AppState>) -> Router {
     let protected = Router::new()
         .route("/ingest", post(ingest_handler))
+        .route("/labels", post(labels_handler))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{name}", get(get_model))
         .route("/models/{name}/report", get(model_report))
@@ -183,6 +184,51 @@ async fn ingest(
     .map_err(|e| ApiError::Internal(format!("ingest task failed: {e}")))?
 }
 
+async fn labels_handler(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<IngestQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let result = match query {
+        Ok(Query(query)) => labels(&state, query.model, &headers, body).await,
+        Err(e) => Err(query_rejected(e)),
+    };
+    counted(&state, result).map(Json)
+}
+
+/// `POST /labels`: JSON or NDJSON (same limits, budget and slots as `/ingest`).
+async fn labels(
+    state: &Arc<AppState>,
+    query_model: Option<String>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<serde_json::Value, ApiError> {
+    let format = Format::from_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
+    if format == Format::ArrowStream {
+        return Err(ApiError::Invalid {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            reason: "unsupported_media_type",
+            field: Some("Content-Type".into()),
+            message: "labels are application/json or application/x-ndjson".into(),
+        });
+    }
+    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) {
+        if len > state.max_body_bytes {
+            return Err(ApiError::payload_too_large(state.max_body_bytes, &format!(" of {len} bytes")));
+        }
+    }
+    let (bytes, reservation) = read_body(state, body, state.max_body_bytes, format.decode_factor()).await?;
+    let slot = state.slot()?;
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let _held = (slot, reservation);
+        state.pipeline.labels(format == Format::Ndjson, query_model, &bytes)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("labels task failed: {e}")))?
+}
+
 async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], state.metrics().encode()).into_response()
 }
@@ -212,6 +258,10 @@ fn describe(m: &ModelState) -> serde_json::Value {
         "window_samples": window_samples,
         "window_bytes": window_bytes,
         "latest": m.latest().as_deref(),
+        "performance": m.spec.config.performance.as_ref().map(|_| json!({
+            "latest": m.latest_performance(),
+            "pending": m.pending_predictions(),
+        })),
     })
 }
 

@@ -37,6 +37,9 @@ pub(crate) struct RetrainRequest {
     /// That window's multivariate verdicts (models with `[model.multivariate]`).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub(crate) multivariate: Vec<crate::monitor::report::MultivariateReport>,
+    /// The evaluated window of joined labels (performance trigger only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub(crate) performance: Option<crate::monitor::performance::PerformanceReport>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub(crate) alert: Option<AlertInfo>,
 }
