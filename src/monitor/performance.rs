@@ -62,12 +62,12 @@ pub struct PerformanceReport {
     /// (metric, value): accuracy, precision, recall, f1, roc_auc, log_loss, calibration_error for
     /// classifiers (the probability-based ones when every row had probabilities); mae, rmse, mape,
     /// r2 for regression.
-    pub metrics: Vec<(String, f64)>,
+    pub metrics: std::collections::BTreeMap<String, f64>,
 }
 
 impl PerformanceReport {
     pub fn metric(&self, name: &str) -> Option<f64> {
-        self.metrics.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+        self.metrics.get(name).copied()
     }
 }
 

@@ -172,3 +172,63 @@ window = 10
     let (s, r) = post_json(&plain, &json!({"model": "churn", "features": {"x": [1.0]}, "predictions": ["a"]})).await;
     assert_eq!((s, r["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("predictions")), "{r}");
 }
+
+/// Labels arrive days and restarts later: the waiting predictions and the partly joined window
+/// are in the snapshot, so labels sent after a restart join and evaluate exactly as without one.
+#[tokio::test]
+async fn predictions_waiting_at_a_restart_still_join_their_labels_after_it() {
+    let config = format!("[server]\ndata_dir = \"data\"\n{BINARY}");
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::server::write_reference(dir.path());
+    let build = || crate::support::server::state_with(&config, dir.path());
+    let (ids, p, pred, truth) = predictions();
+    let body = json!({"model": "churn", "ids": ids, "predictions": pred, "probabilities": {"yes": p}});
+    let labels =
+        |range: std::ops::Range<usize>| json!({"model": "churn", "ids": ids[range.clone()], "labels": truth[range]});
+
+    // Uninterrupted.
+    let (_d, straight) = setup(BINARY);
+    post_json(&straight, &body).await;
+    post_labels(&straight, &labels(0..25)).await;
+    let (_, want) = post_labels(&straight, &labels(25..50)).await;
+
+    // With a restart after the first 25 labels.
+    let first = build();
+    post_json(&first, &body).await;
+    post_labels(&first, &labels(0..25)).await;
+    first.write_snapshot(&dir.path().join("data")).unwrap();
+    drop(first);
+    let second = build();
+    let (s, got) = post_labels(&second, &labels(25..50)).await;
+    assert_eq!(s, StatusCode::OK, "{got}");
+    assert_eq!((got["joined"].as_u64(), got["unmatched"].as_u64()), (Some(25), Some(0)), "{got}");
+    for key in ["seq", "rows", "metrics"] {
+        assert_eq!(got["latest"][key], want["latest"][key], "{key}: after the restart as without one");
+    }
+    assert!(got["latest"]["metrics"]["roc_auc"].is_f64(), "{got}");
+}
+
+/// `accuracy_target`: an evaluation below it asks for a retrain through the same outbox, carrying
+/// the evaluation.
+#[tokio::test]
+async fn accuracy_below_the_target_requests_a_retrain_with_the_evaluation() {
+    let rx = crate::support::receiver::Receiver::start("127.0.0.1:0", &[]).await;
+    let config = format!(
+        "[server]\ndata_dir = \"data\"\n{BINARY}accuracy_target = 0.99\n[model.retrain]\nurl = \"{}\"\ntriggers = [\"performance\"]\n",
+        rx.url()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::server::write_reference(dir.path());
+    let state = crate::support::server::state_with(&config, dir.path());
+    state.start_background();
+    let (ids, _, pred, truth) = predictions();
+    post_json(&state, &json!({"model": "churn", "ids": ids, "predictions": pred})).await;
+    let (_, r) = post_labels(&state, &json!({"model": "churn", "ids": ids[..40], "labels": truth[..40]})).await;
+    let accuracy = r["latest"]["metrics"]["accuracy"].as_f64().unwrap();
+    assert!(accuracy < 0.99, "{accuracy}");
+    let got = rx.wait_for(1, std::time::Duration::from_secs(10)).await;
+    let payload = got[0].json();
+    assert_eq!(payload["trigger"], "performance", "{payload}");
+    assert_eq!(payload["performance"]["rows"], 40);
+    assert!(payload["reason"].as_str().unwrap().contains("below the target 0.99"), "{payload}");
+}
