@@ -136,6 +136,9 @@ pub(crate) struct Metrics {
     pub(crate) multivariate_detected: Family<MultivariateLabels, Gauge>,
     pub(crate) model_performance: Family<PerformanceLabels, FloatGauge>,
     pub(crate) model_accuracy: Family<ModelLabels, FloatGauge>,
+    pub(crate) performance_estimated: Family<PerformanceLabels, FloatGauge>,
+    pub(crate) performance_estimated_lower: Family<PerformanceLabels, FloatGauge>,
+    pub(crate) performance_estimated_upper: Family<PerformanceLabels, FloatGauge>,
     pub(crate) labels_joined: Family<ModelLabels, Counter>,
     pub(crate) labels_unmatched: Family<ModelLabels, Counter>,
     pub(crate) predictions_expired: Family<ModelLabels, Counter>,
@@ -212,6 +215,9 @@ impl Metrics {
             multivariate_detected: Family::default(),
             model_performance: Family::default(),
             model_accuracy: Family::default(),
+            performance_estimated: Family::default(),
+            performance_estimated_lower: Family::default(),
+            performance_estimated_upper: Family::default(),
             labels_joined: Family::default(),
             labels_unmatched: Family::default(),
             predictions_expired: Family::default(),
@@ -333,6 +339,22 @@ impl Metrics {
             "model_accuracy",
             "Accuracy of the classifier's last evaluated window of predictions joined to labels",
             m.model_accuracy.clone(),
+        );
+        r.register(
+            "model_performance_estimated",
+            "Label-free estimate (NannyML's CBPE) of the binary classifier's accuracy, f1 and roc_auc over its last \
+             window of predictions",
+            m.performance_estimated.clone(),
+        );
+        r.register(
+            "model_performance_estimated_lower",
+            "Lower bound of the estimate's confidence band (estimate - 3 sampling errors, at least 0)",
+            m.performance_estimated_lower.clone(),
+        );
+        r.register(
+            "model_performance_estimated_upper",
+            "Upper bound of the estimate's confidence band (estimate + 3 sampling errors, at most 1)",
+            m.performance_estimated_upper.clone(),
         );
         r.register("driftwatch_labels_joined", "Labels joined to a waiting prediction", m.labels_joined.clone());
         r.register(

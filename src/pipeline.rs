@@ -59,6 +59,8 @@ pub(crate) struct PredictionsResponse {
     pub(crate) pending: usize,
     /// Expired to make room or for age while this request was applied.
     pub(crate) expired: u64,
+    /// Windows of predictions this request completed for the label-free estimate.
+    pub(crate) windows_estimated: usize,
 }
 
 /// What a push of series did: points scored, points ignored as late, and each series' newest score.
@@ -121,8 +123,12 @@ impl Pipeline {
         };
         if let Some(p) = &decoded.predictions {
             let out = model.add_predictions(&self.metrics, p).expect("decoding checked [model.performance]");
-            response.predictions =
-                Some(PredictionsResponse { accepted: p.predictions.len(), pending: out.pending, expired: out.expired });
+            response.predictions = Some(PredictionsResponse {
+                accepted: p.predictions.len(),
+                pending: out.pending,
+                expired: out.expired,
+                windows_estimated: out.estimates.len(),
+            });
         }
         if let Some(s) = &decoded.series {
             let mut total = SeriesResponse::default();

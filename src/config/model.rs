@@ -219,6 +219,12 @@ pub(crate) fn validate_model(m: RawModel, base: &Base, at: &mut Scope<'_>) -> Op
     if wants_performance && !has_target {
         at.report("retrain.triggers", "\"performance\" needs [model.performance] accuracy_target");
     }
+    if performance.as_ref().is_some_and(|p| p.as_ref().is_some_and(|p| p.estimate)) && m.reference.is_none() {
+        at.report(
+            "performance.estimate",
+            "needs a reference file with labelled predictions (label, prediction, probability columns)",
+        );
+    }
     if m.export_bins && m.reference.is_none() {
         // Every replica must count into the same bins; a warmup reference is each replica's own.
         at.report(

@@ -26,6 +26,11 @@ pub(crate) struct RawPerformance {
     retention_seconds: Option<f64>,
     max_pending: Option<u64>,
     accuracy_target: Option<f64>,
+    #[serde(default)]
+    estimate: bool,
+    label_column: Option<String>,
+    prediction_column: Option<String>,
+    probability_column: Option<String>,
 }
 
 /// A model's validated `[model.performance]`.
@@ -44,6 +49,13 @@ pub struct PerformanceConfig {
     pub max_pending: usize,
     /// Classifiers: an evaluated accuracy below this asks for a retrain (trigger `performance`).
     pub accuracy_target: Option<f64>,
+    /// Binary classifiers: estimate accuracy, F1 and ROC AUC of every `window` predictions from
+    /// their probabilities before labels arrive (NannyML's CBPE), calibrated on the reference
+    /// file's labelled predictions (these three columns).
+    pub estimate: bool,
+    pub label_column: String,
+    pub prediction_column: String,
+    pub probability_column: String,
 }
 
 const WINDOW: Bound<u64> = Bound::between(10, 10_000_000);
@@ -93,6 +105,9 @@ pub(crate) fn validate_performance(
             }
         }
     }
+    if r.estimate && r.task != TaskKind::Binary {
+        at.report("estimate", "label-free estimation (CBPE) is for task = \"binary\" only");
+    }
     for (i, c) in classes.iter().enumerate() {
         at.ok(&format!("classes[{i}]"), check_name(c));
     }
@@ -105,11 +120,20 @@ pub(crate) fn validate_performance(
         retention_seconds: at.setting("retention_seconds", r.retention_seconds, RETENTION, d.retention_seconds),
         max_pending: at.setting("max_pending", r.max_pending, MAX_PENDING, d.max_pending as u64) as usize,
         accuracy_target: r.accuracy_target.and_then(|a| at.bounded("accuracy_target", a, ACCURACY)),
+        estimate: r.estimate,
+        label_column: r.label_column.unwrap_or(d.label_column),
+        prediction_column: r.prediction_column.unwrap_or(d.prediction_column),
+        probability_column: r.probability_column.unwrap_or(d.probability_column),
     };
     if at.count() > before { None } else { Some(Some(cfg)) }
 }
 
 impl PerformanceConfig {
+    /// The reference columns CBPE reads, which are not features.
+    pub(crate) fn reference_columns(&self) -> [&str; 3] {
+        [&self.label_column, &self.prediction_column, &self.probability_column]
+    }
+
     /// 1,000 joined rows per evaluation, a week of waiting, a million predictions waiting.
     fn defaults(task: TaskKind) -> Self {
         PerformanceConfig {
@@ -120,6 +144,10 @@ impl PerformanceConfig {
             retention_seconds: 7.0 * 86_400.0,
             max_pending: 1_000_000,
             accuracy_target: None,
+            estimate: false,
+            label_column: "label".into(),
+            prediction_column: "prediction".into(),
+            probability_column: "probability".into(),
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::batch::Batch;
-use super::performance::{Label, Outcome, PerformanceReport, PerformanceState, Predictions};
+use super::performance::{EstimateReport, Label, Outcome, PerformanceReport, PerformanceState, Predictions};
 use super::profile::FeatureProfile;
 use super::reference::{self, FeatureReference, ModelSpec, Reference, Values};
 use super::report::WindowReport;
@@ -251,10 +251,13 @@ impl ModelState {
             (None, _) => None,
         };
         if let Some(p) = performance {
-            let latest = p.latest.clone();
+            let (latest, estimate) = (p.latest.clone(), p.latest_estimate.clone());
             *lock(&self.performance) = p;
             if let Some(r) = latest {
                 self.publish_performance(metrics, &r);
+            }
+            if let Some(e) = estimate {
+                self.publish_estimate(metrics, &e);
             }
         }
         inner.reference = reference;
@@ -286,8 +289,13 @@ impl ModelState {
     /// Keeps a batch's predictions for their labels (`[model.performance]` models only).
     pub(crate) fn add_predictions(&self, metrics: &Metrics, p: &Predictions) -> Option<Outcome> {
         let cfg = self.spec.config.performance.as_ref()?;
-        let out = lock(&self.performance).add_predictions(cfg, p, unix_now());
+        let reference = self.reference();
+        let cbpe = reference.as_ref().and_then(|r| r.cbpe.as_ref());
+        let out = lock(&self.performance).add_predictions(cfg, p, unix_now(), cbpe);
         self.count_performance(metrics, &out);
+        if let Some(e) = out.estimates.last() {
+            self.publish_estimate(metrics, e);
+        }
         self.generation.fetch_add(1, Ordering::AcqRel);
         Some(out)
     }
@@ -318,6 +326,19 @@ impl ModelState {
         metrics.labels_unmatched.get_or_create(&ml).inc_by(out.unmatched);
         metrics.predictions_expired.get_or_create(&ml).inc_by(out.expired);
         metrics.predictions_pending.get_or_create(&ml).set(out.pending as i64);
+    }
+
+    pub(crate) fn latest_estimate(&self) -> Option<EstimateReport> {
+        lock(&self.performance).latest_estimate.clone()
+    }
+
+    fn publish_estimate(&self, metrics: &Metrics, r: &EstimateReport) {
+        for (metric, e) in &r.metrics {
+            let l = PerformanceLabels { model_name: self.name().to_owned(), metric: metric.clone() };
+            metrics.performance_estimated.get_or_create(&l).set(e.value);
+            metrics.performance_estimated_lower.get_or_create(&l).set(e.lower);
+            metrics.performance_estimated_upper.get_or_create(&l).set(e.upper);
+        }
     }
 
     fn publish_performance(&self, metrics: &Metrics, r: &PerformanceReport) {

@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use driftwatch_stats::performance::cbpe::CbpeReference;
 use driftwatch_stats::performance::metrics::{Task, classification_metrics, regression_metrics};
 use serde::{Deserialize, Serialize};
 
@@ -71,6 +72,29 @@ impl PerformanceReport {
     }
 }
 
+/// One CBPE metric of one window of predictions (NannyML's estimate, its confidence band of ± 3
+/// sampling errors, its alert thresholds from the reference).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    pub value: f64,
+    pub sampling_error: f64,
+    pub lower: f64,
+    pub upper: f64,
+    pub lower_threshold: Option<f64>,
+    pub upper_threshold: Option<f64>,
+    pub alert: bool,
+}
+
+/// The label-free estimate of one window of `window` predictions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EstimateReport {
+    pub seq: u64,
+    pub rows: usize,
+    pub completed_at: f64,
+    /// accuracy, f1, roc_auc.
+    pub metrics: std::collections::BTreeMap<String, Estimate>,
+}
+
 /// A model's performance state; what the snapshot stores.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct PerformanceState {
@@ -81,6 +105,10 @@ pub(crate) struct PerformanceState {
     joined: Joined,
     evaluated: u64,
     pub(crate) latest: Option<PerformanceReport>,
+    /// Predictions (positive?, probability of the positive class) waiting to fill CBPE's window.
+    estimating: Vec<(bool, f64)>,
+    estimated: u64,
+    pub(crate) latest_estimate: Option<EstimateReport>,
 }
 
 /// What one call did, for the counters and the response.
@@ -92,6 +120,8 @@ pub(crate) struct Outcome {
     pub(crate) pending: usize,
     #[serde(skip)]
     pub(crate) reports: Vec<PerformanceReport>,
+    #[serde(skip)]
+    pub(crate) estimates: Vec<EstimateReport>,
 }
 
 impl PerformanceState {
@@ -121,8 +151,16 @@ impl PerformanceState {
         expired
     }
 
-    /// Keeps a batch's predictions that carry an id until their label comes.
-    pub(crate) fn add_predictions(&mut self, cfg: &PerformanceConfig, p: &Predictions, now: f64) -> Outcome {
+    /// Keeps a batch's predictions that carry an id until their label comes, and (with `cbpe`)
+    /// estimates every window of predictions with probabilities.
+    pub(crate) fn add_predictions(
+        &mut self,
+        cfg: &PerformanceConfig,
+        p: &Predictions,
+        now: f64,
+        cbpe: Option<&CbpeReference>,
+    ) -> Outcome {
+        let estimates = cbpe.map_or_else(Vec::new, |c| self.estimate(cfg, c, p, now));
         // Only new ids need room: a repredicted id replaces its own entry.
         let new = p.ids.iter().flatten().filter(|id| !self.pending.contains_key(*id)).count();
         let expired = self.expire(cfg, now, new.min(cfg.max_pending));
@@ -138,7 +176,46 @@ impl PerformanceState {
         }
         // A batch larger than max_pending keeps only its newest predictions.
         let expired = expired + self.expire(cfg, now, 0);
-        Outcome { expired, pending: self.pending.len(), ..Outcome::default() }
+        Outcome { expired, pending: self.pending.len(), estimates, ..Outcome::default() }
+    }
+
+    fn estimate(
+        &mut self,
+        cfg: &PerformanceConfig,
+        cbpe: &CbpeReference,
+        p: &Predictions,
+        now: f64,
+    ) -> Vec<EstimateReport> {
+        let mut out = Vec::new();
+        for (prediction, probabilities) in p.predictions.iter().zip(&p.probabilities) {
+            let Some(proba) = probabilities.as_ref().and_then(|v| v.get(1).copied()) else { continue };
+            self.estimating.push((class_index(cfg, prediction) == 1, proba));
+            if self.estimating.len() == cfg.window {
+                let rows = std::mem::take(&mut self.estimating);
+                let (y_pred, proba): (Vec<bool>, Vec<f64>) = rows.into_iter().unzip();
+                self.estimated += 1;
+                let metrics = cbpe
+                    .estimate(&y_pred, &proba)
+                    .into_iter()
+                    .map(|e| {
+                        let estimate = Estimate {
+                            value: e.value,
+                            sampling_error: e.sampling_error,
+                            lower: e.lower,
+                            upper: e.upper,
+                            lower_threshold: e.lower_threshold,
+                            upper_threshold: e.upper_threshold,
+                            alert: e.alert,
+                        };
+                        (e.metric.name().to_owned(), estimate)
+                    })
+                    .collect();
+                let report = EstimateReport { seq: self.estimated, rows: y_pred.len(), completed_at: now, metrics };
+                self.latest_estimate = Some(report.clone());
+                out.push(report);
+            }
+        }
+        out
     }
 
     /// Joins labels to their predictions and evaluates every window that fills.
@@ -177,6 +254,7 @@ impl PerformanceState {
     /// Whether restored state is one this config could have made.
     pub(crate) fn fits(&self, cfg: &PerformanceConfig) -> bool {
         self.joined.truth.len() < cfg.window
+            && self.estimating.len() < cfg.window
             && self.joined.truth.len() == self.joined.predicted.len()
             && self.joined.truth.len() == self.joined.probabilities.len()
             && self.order.len() >= self.pending.len()
@@ -237,6 +315,12 @@ fn evaluate(cfg: &PerformanceConfig, j: &Joined, seq: u64, now: f64) -> Performa
 mod tests {
     use super::*;
 
+    impl PerformanceState {
+        fn add_predictions_for_test(&mut self, cfg: &PerformanceConfig, p: &Predictions, now: f64) -> Outcome {
+            self.add_predictions(cfg, p, now, None)
+        }
+    }
+
     fn cfg(window: usize, retention: f64, max_pending: usize) -> PerformanceConfig {
         PerformanceConfig {
             task: TaskKind::Binary,
@@ -246,6 +330,10 @@ mod tests {
             retention_seconds: retention,
             max_pending,
             accuracy_target: None,
+            estimate: false,
+            label_column: "label".into(),
+            prediction_column: "prediction".into(),
+            probability_column: "probability".into(),
         }
     }
 
@@ -265,8 +353,8 @@ mod tests {
     fn predictions_older_than_the_retention_expire_and_their_labels_count_as_unmatched() {
         let c = cfg(10, 60.0, 100);
         let mut s = PerformanceState::default();
-        s.add_predictions(&c, &batch(&["a", "b"], &["yes", "no"]), 0.0);
-        s.add_predictions(&c, &batch(&["c"], &["yes"]), 30.0);
+        s.add_predictions_for_test(&c, &batch(&["a", "b"], &["yes", "no"]), 0.0);
+        s.add_predictions_for_test(&c, &batch(&["c"], &["yes"]), 30.0);
         // At t = 61 a and b are past the 60 s retention, c is not.
         let out = s.add_labels(&c, &["a".into(), "c".into()], &labels(&["yes", "yes"]), 61.0);
         assert_eq!((out.expired, out.unmatched, out.joined, out.pending), (2, 1, 1, 0));
@@ -276,10 +364,10 @@ mod tests {
     fn over_max_pending_the_oldest_prediction_is_expired_and_a_repredicted_id_keeps_its_newest() {
         let c = cfg(10, 1e6, 2);
         let mut s = PerformanceState::default();
-        s.add_predictions(&c, &batch(&["a", "b"], &["yes", "no"]), 0.0);
+        s.add_predictions_for_test(&c, &batch(&["a", "b"], &["yes", "no"]), 0.0);
         // "a" again: replaced in place, nothing expires; then "c" pushes out the oldest live one, b.
-        assert_eq!(s.add_predictions(&c, &batch(&["a"], &["no"]), 1.0).expired, 0);
-        let out = s.add_predictions(&c, &batch(&["c"], &["yes"]), 2.0);
+        assert_eq!(s.add_predictions_for_test(&c, &batch(&["a"], &["no"]), 1.0).expired, 0);
+        let out = s.add_predictions_for_test(&c, &batch(&["c"], &["yes"]), 2.0);
         assert_eq!((out.expired, out.pending), (1, 2));
         assert!(s.pending.contains_key("a") && s.pending.contains_key("c"));
         assert_eq!(s.pending["a"].prediction, Prediction::Class("no".into()));
@@ -291,7 +379,7 @@ mod tests {
         let mut s = PerformanceState::default();
         let ids: Vec<String> = (0..6).map(|i| i.to_string()).collect();
         let idr: Vec<&str> = ids.iter().map(String::as_str).collect();
-        s.add_predictions(&c, &batch(&idr, &["yes", "yes", "no", "no", "yes", "no"]), 0.0);
+        s.add_predictions_for_test(&c, &batch(&idr, &["yes", "yes", "no", "no", "yes", "no"]), 0.0);
         let out = s.add_labels(&c, &ids, &labels(&["yes", "no", "no", "no", "yes", "yes"]), 1.0);
         assert_eq!(out.reports.len(), 1);
         let r = &out.reports[0];

@@ -59,6 +59,8 @@ pub struct Reference {
     pub samples: usize,
     /// The multivariate methods' reference side, when the model configures them.
     pub multivariate: Option<super::multivariate::MultivariateReference>,
+    /// CBPE fitted on the reference's labelled predictions (`[model.performance] estimate`).
+    pub cbpe: Option<driftwatch_stats::performance::cbpe::CbpeReference>,
 }
 
 #[derive(Debug)]
@@ -191,7 +193,15 @@ pub(crate) fn resolve_features(config: &ModelConfig, frame: Option<&DataFrame>) 
     let mut problems = Vec::new();
     let declared: Vec<(String, Option<FeatureKind>, Option<Vec<Method>>)> = if config.features.is_empty() {
         let frame = frame.ok_or("no features listed and no reference to take them from")?;
-        frame.columns().iter().map(|c| (c.name().to_string(), None, None)).collect()
+        // CBPE's label, prediction and probability columns are not features.
+        let skip: Vec<&str> =
+            config.performance.as_ref().filter(|p| p.estimate).map_or(Vec::new(), |p| p.reference_columns().to_vec());
+        frame
+            .columns()
+            .iter()
+            .filter(|c| !skip.contains(&c.name().as_str()))
+            .map(|c| (c.name().to_string(), None, None))
+            .collect()
     } else {
         config.features.iter().map(|f| (f.name.clone(), f.kind, f.methods.clone())).collect()
     };
@@ -273,7 +283,7 @@ pub fn fit(features: &[Feature], columns: Vec<Values>, config: &ModelConfig) -> 
         }
         fitted
     });
-    Ok(Reference { features: out, samples, multivariate })
+    Ok(Reference { features: out, samples, multivariate, cbpe: None })
 }
 
 /// Builds a model's spec and, for file references, its fitted reference.
@@ -288,10 +298,61 @@ pub fn load_model(config: ModelConfig) -> Result<(ModelSpec, Option<Reference>),
                 let col = df.column(&f.name).map_err(|e| model_err(e.to_string()))?;
                 columns.push(column_values(col, f.kind).map_err(|e| model_err(format!("column {:?} {e}", f.name)))?);
             }
-            Some(fit(&features, columns, &config).map_err(|e| model_err(e.to_string()))?)
+            let mut fitted = fit(&features, columns, &config).map_err(|e| model_err(e.to_string()))?;
+            if let Some(p) = config.performance.as_ref().filter(|p| p.estimate) {
+                fitted.cbpe = Some(fit_cbpe(df, p).map_err(model_err)?);
+            }
+            Some(fitted)
         }
         None => None,
     };
     let index = features.iter().enumerate().map(|(i, f)| (f.name.clone(), i)).collect();
     Ok((ModelSpec { config, features, index }, reference))
+}
+
+/// A class as text the way `/ingest` and `/labels` normalise it: integral numbers without a
+/// fraction (`1.0` and `1` are one class).
+pub(crate) fn normalise_class(s: &str) -> String {
+    match s.parse::<f64>() {
+        Ok(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => format!("{}", f as i64),
+        _ => s.to_owned(),
+    }
+}
+
+/// CBPE from the reference's label, prediction and probability columns (rows missing any of the
+/// three are left out).
+fn fit_cbpe(
+    df: &DataFrame,
+    p: &crate::config::PerformanceConfig,
+) -> Result<driftwatch_stats::performance::cbpe::CbpeReference, String> {
+    let positive = p.positive_class.as_deref().unwrap_or_default();
+    let column = |name: &str, kind| {
+        let c = df
+            .column(name)
+            .map_err(|_| format!("[model.performance] estimate: the reference has no column {name:?}"))?;
+        column_values(c, kind).map_err(|e| format!("column {name:?} {e}"))
+    };
+    let classes = |v: Values| match v {
+        Values::Categorical(v) => v.into_iter().map(|c| c.map(|c| normalise_class(&c) == positive)).collect::<Vec<_>>(),
+        Values::Numeric(_) => unreachable!("read as categorical"),
+    };
+    let labels = classes(column(&p.label_column, FeatureKind::Categorical)?);
+    let predictions = classes(column(&p.prediction_column, FeatureKind::Categorical)?);
+    let Values::Numeric(proba) = column(&p.probability_column, FeatureKind::Numeric)? else {
+        unreachable!("read as numeric")
+    };
+    let (mut y, mut yhat, mut pr) = (Vec::new(), Vec::new(), Vec::new());
+    for ((l, d), q) in labels.into_iter().zip(predictions).zip(proba) {
+        if let (Some(l), Some(d), true) = (l, d, q.is_finite() && (0.0..=1.0).contains(&q)) {
+            y.push(l);
+            yhat.push(d);
+            pr.push(q);
+        }
+    }
+    driftwatch_stats::performance::cbpe::CbpeReference::fit(&y, &yhat, &pr, p.window).ok_or_else(|| {
+        format!(
+            "[model.performance] estimate: CBPE cannot be fitted on the reference's {} labelled predictions (both classes are needed)",
+            y.len()
+        )
+    })
 }

@@ -260,6 +260,7 @@ fn describe(m: &ModelState) -> serde_json::Value {
         "latest": m.latest().as_deref(),
         "performance": m.spec.config.performance.as_ref().map(|_| json!({
             "latest": m.latest_performance(),
+            "estimated": m.latest_estimate(),
             "pending": m.pending_predictions(),
         })),
     })

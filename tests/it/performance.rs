@@ -46,7 +46,7 @@ async fn labels_joined_to_predictions_export_scikit_learns_metrics_of_the_joined
         "probabilities": {"yes": p, "no": p.iter().map(|v| 1.0 - v).collect::<Vec<_>>()}});
     let (s, r) = post_json(&state, &body).await;
     assert_eq!(s, StatusCode::OK, "{r}");
-    assert_eq!(r["predictions"], json!({"accepted": 50, "pending": 50, "expired": 0}));
+    assert_eq!(r["predictions"], json!({"accepted": 50, "pending": 50, "expired": 0, "windows_estimated": 0}));
 
     // Labels for 45 of them plus 2 unknown ids: 40 fill a window, 5 wait.
     let mut label_ids: Vec<Value> = ids[..45].iter().map(|s| json!(s)).collect();
@@ -231,4 +231,68 @@ async fn accuracy_below_the_target_requests_a_retrain_with_the_evaluation() {
     assert_eq!(payload["trigger"], "performance", "{payload}");
     assert_eq!(payload["performance"]["rows"], 40);
     assert!(payload["reason"].as_str().unwrap().contains("below the target 0.99"), "{payload}");
+}
+
+/// `estimate = true`: every window of predictions with probabilities gets NannyML's CBPE estimate
+/// (the statistics crate's, equal to NannyML's on tests/golden/cbpe.json), calibrated on the
+/// reference file's labelled predictions, before any label arrives.
+#[tokio::test]
+async fn cbpe_estimates_each_window_of_predictions_from_the_references_labelled_predictions() {
+    use driftwatch_stats::performance::cbpe::CbpeReference;
+    // A reference whose probabilities are overconfident (calibration has work to do).
+    let mut s = 0x2545_f491_4f6c_dd1du64;
+    let mut u = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        ((s >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    let (mut y, mut yhat, mut pr) = (Vec::new(), Vec::new(), Vec::new());
+    let mut csv = String::from("x,label,prediction,probability\n");
+    for i in 0..2000 {
+        let truth_p = u();
+        let label = u() < truth_p;
+        // Rounded so the CSV holds exactly these values.
+        let proba = ((truth_p.powf(0.5) * 1e6).round()) / 1e6;
+        let pred = proba >= 0.5;
+        csv +=
+            &format!("{},{},{},{proba}\n", i % 10, if label { "yes" } else { "no" }, if pred { "yes" } else { "no" });
+        y.push(label);
+        yhat.push(pred);
+        pr.push(proba);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("reference.csv"), csv).unwrap();
+    let config = r#"
+[[model]]
+name = "churn"
+reference = "reference.csv"
+window = 500
+[model.performance]
+task = "binary"
+positive_class = "yes"
+window = 500
+estimate = true
+"#;
+    let state = crate::support::server::state_with(config, dir.path());
+    // label, prediction and probability are not features.
+    let (_, models) = call(&state, "GET", "/v1/models", None, Vec::new()).await;
+    let v: Value = serde_json::from_str(&models).unwrap();
+    assert_eq!(v["models"][0]["features"].as_array().unwrap().len(), 1, "{models}");
+
+    let want = CbpeReference::fit(&y, &yhat, &pr, 500).unwrap();
+    let window_p: Vec<f64> = (0..500).map(|i| ((i * 7919) % 500) as f64 / 500.0).collect();
+    let window_pred: Vec<bool> = window_p.iter().map(|&p| p >= 0.5).collect();
+    let body = json!({"model": "churn", "predictions": window_pred.iter().map(|&b| if b { "yes" } else { "no" }).collect::<Vec<_>>(),
+        "probabilities": {"yes": window_p}});
+    let (st, r) = post_json(&state, &body).await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["predictions"]["windows_estimated"], 1, "{r}");
+    let m = metrics(&state).await;
+    for e in want.estimate(&window_pred, &window_p) {
+        let l = [("model_name", "churn"), ("metric", e.metric.name())];
+        assert_eq!(sample(&m, "model_performance_estimated", &l), Some(e.value), "{}", e.metric.name());
+        assert_eq!(sample(&m, "model_performance_estimated_lower", &l), Some(e.lower));
+        assert_eq!(sample(&m, "model_performance_estimated_upper", &l), Some(e.upper));
+    }
 }
