@@ -61,26 +61,32 @@ fn bench_window(c: &mut Criterion, group: &str, id: &str, methods: &[&str], samp
     }
     let (spec, fitted) = model(100, 100_000, 10_000, methods);
     let template = window(100, 10_000, 0.05);
-    let mut w = FullWindow { columns: template.columns.clone(), missing: template.missing.clone(), ..template };
     g.throughput(Throughput::Elements(100 * 10_000));
-    g.bench_function(id, |b| {
-        b.iter_custom(|iters| {
-            let mut total = std::time::Duration::ZERO;
-            for _ in 0..iters {
-                for (to, from) in w.columns.iter_mut().zip(&template.columns) {
-                    if let (WindowColumn::Numeric(to), WindowColumn::Numeric(from)) = (to, from) {
-                        to.clear();
-                        to.extend_from_slice(from);
-                    }
-                }
-                let t = std::time::Instant::now();
-                std::hint::black_box(score_window(&spec, &fitted, &mut w));
-                total += t.elapsed();
-            }
-            total
-        })
-    });
+    g.bench_function(id, |b| b.iter_custom(|iters| time_scoring(iters, &spec, &fitted, &template)));
     g.finish();
+}
+
+/// `iters` scorings of `template` through one reused window (the copy into it untimed).
+fn time_scoring(
+    iters: u64,
+    spec: &reference::ModelSpec,
+    fitted: &Reference,
+    template: &FullWindow,
+) -> std::time::Duration {
+    let mut w = FullWindow { columns: template.columns.clone(), missing: template.missing.clone(), ..*template };
+    let mut total = std::time::Duration::ZERO;
+    for _ in 0..iters {
+        for (to, from) in w.columns.iter_mut().zip(&template.columns) {
+            if let (WindowColumn::Numeric(to), WindowColumn::Numeric(from)) = (to, from) {
+                to.clear();
+                to.extend_from_slice(from);
+            }
+        }
+        let t = std::time::Instant::now();
+        std::hint::black_box(score_window(spec, fitted, &mut w));
+        total += t.elapsed();
+    }
+    total
 }
 
 fn bench_psi(c: &mut Criterion) {
@@ -112,23 +118,8 @@ fn bench_multivariate(c: &mut Criterion) {
         ("mmd", "[model.multivariate]\nmethods = [\"mmd\"]\n"),
     ] {
         let (spec, fitted) = model_with(20, 20_000, 10_000, &["psi"], extra);
-        let mut w = FullWindow { columns: template.columns.clone(), missing: template.missing.clone(), ..template };
         g.bench_function(format!("{id}_20_features_ref20k_cur10k"), |b| {
-            b.iter_custom(|iters| {
-                let mut total = std::time::Duration::ZERO;
-                for _ in 0..iters {
-                    for (to, from) in w.columns.iter_mut().zip(&template.columns) {
-                        if let (WindowColumn::Numeric(to), WindowColumn::Numeric(from)) = (to, from) {
-                            to.clear();
-                            to.extend_from_slice(from);
-                        }
-                    }
-                    let t = std::time::Instant::now();
-                    std::hint::black_box(score_window(&spec, &fitted, &mut w));
-                    total += t.elapsed();
-                }
-                total
-            })
+            b.iter_custom(|iters| time_scoring(iters, &spec, &fitted, &template))
         });
     }
     g.finish();
