@@ -100,6 +100,39 @@ impl Pipeline {
                 (model, ingest::decode(&model.spec, format, bytes)?)
             }
         };
+        self.apply(model, &decoded)
+    }
+
+    /// `POST /ingest/oip/{model}`: an Open Inference Protocol (or KServe v1) request, response, or
+    /// both, decoded and applied like an `/ingest` body.
+    pub(crate) fn ingest_oip(&self, model: String, bytes: &[u8]) -> Result<IngestResponse, ApiError> {
+        let model = self.model(Some(model))?;
+        let decoded = ingest::oip::decode(&model.spec, bytes)?;
+        self.apply(model, &decoded)
+    }
+
+    /// `POST /ingest/kserve`: a KServe inference logger CloudEvent (read by the caller in binary or
+    /// structured mode), for the model `?model=` names, else its `inferenceservicename`.
+    pub(crate) fn ingest_cloudevent(
+        &self,
+        query_model: Option<String>,
+        event: ingest::oip::CloudEvent,
+    ) -> Result<IngestResponse, ApiError> {
+        let name = query_model.or_else(|| event.model.clone()).ok_or_else(|| {
+            ApiError::bad_request(
+                "missing_model",
+                Some(event.model_field),
+                format!("name the model: the event's {} or ?model= in the URL", event.model_field),
+            )
+        })?;
+        let model = self.models.get(&name).ok_or(ApiError::UnknownModel(name))?;
+        let decoded = ingest::oip::decode_event(&model.spec, event)?;
+        self.apply(model, &decoded)
+    }
+
+    /// Applies a decoded body: series admitted (the one check left that can refuse it), then
+    /// features, predictions and series applied.
+    fn apply(&self, model: &Arc<ModelState>, decoded: &ingest::Decoded) -> Result<IngestResponse, ApiError> {
         let name = model.name();
         let source = &self.series[name];
         // Everything that can refuse the request is checked before anything is applied.

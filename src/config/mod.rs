@@ -11,6 +11,7 @@
 pub(crate) mod check;
 pub(crate) mod model;
 pub(crate) mod multivariate;
+pub(crate) mod oip;
 pub(crate) mod performance;
 mod raw;
 pub(crate) mod retrain;
@@ -27,6 +28,7 @@ pub use check::ConfigErrors;
 use check::Problems;
 pub use model::{Bins, Eps, FeatureConfig, ModelConfig, ReferenceSource};
 pub use multivariate::{MultivariateConfig, MultivariateMethod};
+pub use oip::OipConfig;
 pub use performance::{PerformanceConfig, TaskKind};
 use raw::RawConfig;
 pub(crate) use raw::RawSeriesSource;

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::check::Scope;
 use super::multivariate::{MultivariateConfig, validate_multivariate};
+use super::oip::{OipConfig, validate_oip};
 use super::performance::{PerformanceConfig, validate_performance};
 use super::raw::RawModel;
 use super::retrain::{RetrainConfig, validate_retrain};
@@ -122,6 +123,9 @@ pub struct ModelConfig {
     pub export_bins: bool,
     /// `[model.performance]`, when set: predictions joined to delayed labels.
     pub performance: Option<PerformanceConfig>,
+    /// `[model.oip]`, when set: how Open Inference Protocol / KServe tensors map onto the model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oip: Option<OipConfig>,
 }
 
 fn ser_display_opt<S: serde::Serializer>(v: &Option<ReferenceSource>, s: S) -> Result<S::Ok, S::Error> {
@@ -193,6 +197,7 @@ pub(crate) fn validate_model(m: RawModel, base: &Base, at: &mut Scope<'_>) -> Op
         .map(|f| FeatureConfig { name: f.name.clone(), kind: f.kind, methods: f.methods.clone() })
         .collect();
     let performance = validate_performance(m.performance, at);
+    let oip = validate_oip(m.oip, &features_cfg, performance.as_ref().and_then(Option::as_ref), at);
     let has_multivariate = m.multivariate.is_some();
     let multivariate = validate_multivariate(m.multivariate, &features_cfg, at);
     if has_multivariate {
@@ -258,5 +263,6 @@ pub(crate) fn validate_model(m: RawModel, base: &Base, at: &mut Scope<'_>) -> Op
         multivariate: multivariate?,
         export_bins: m.export_bins,
         performance: performance?,
+        oip: oip?,
     })
 }

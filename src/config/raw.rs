@@ -149,6 +149,7 @@ pub(crate) struct RawModel {
     pub(crate) anomaly: Option<RawSeriesSource>,
     pub(crate) multivariate: Option<super::multivariate::RawMultivariate>,
     pub(crate) performance: Option<super::performance::RawPerformance>,
+    pub(crate) oip: Option<super::oip::RawOip>,
     #[serde(default)]
     pub(crate) export_bins: bool,
 }

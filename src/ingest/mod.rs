@@ -1,5 +1,6 @@
 //! Decoders from request bodies to [`Batch`]es: JSON (columnar `features` or `rows`), NDJSON (one row
-//! object per line) and Arrow IPC streams. Each validates fully and fails with an [`ApiError`] naming
+//! object per line) and Arrow IPC streams; model-server payloads (Open Inference Protocol / KServe v1
+//! requests and responses, KServe logger CloudEvents) in [`oip`]. Each validates fully and fails with an [`ApiError`] naming
 //! the offending field; none touches model state.
 
 pub(crate) mod arrow;
@@ -7,6 +8,7 @@ mod arrow_direct;
 pub(crate) mod json;
 pub(crate) mod json_columns;
 pub(crate) mod ndjson;
+pub(crate) mod oip;
 pub(crate) mod predictions;
 pub(crate) mod series;
 

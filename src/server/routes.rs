@@ -52,6 +52,9 @@ pub(crate) fn with_fallbacks(router: Router, state: Arc<AppState>) -> Router {
 pub(crate) fn api_app(state: Arc<AppState>) -> Router {
     let protected = Router::new()
         .route("/ingest", post(ingest_handler))
+        // Model-server payloads: Open Inference Protocol / KServe v1 bodies, KServe logger events.
+        .route("/ingest/oip/{model}", post(oip_handler))
+        .route("/ingest/kserve", post(kserve_handler))
         .route("/labels", post(labels_handler))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{name}", get(get_model))
@@ -166,22 +169,140 @@ async fn ingest(
     body: Body,
 ) -> Result<IngestResponse, ApiError> {
     let format = Format::from_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
+    let (bytes, reservation) = read_limited(state, headers, body, format).await?;
+    off_the_reactor(state, reservation, "ingest", move |state| state.pipeline.ingest(format, query_model, &bytes)).await
+}
+
+/// Rejects a declared length over `server.max_body_bytes`, then reads the body, reserving what
+/// decoding `format` takes (see [`read_body`]).
+async fn read_limited(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    format: Format,
+) -> Result<(Bytes, crate::server::state::Reservation), ApiError> {
     if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) {
         if len > state.max_body_bytes {
             return Err(ApiError::payload_too_large(state.max_body_bytes, &format!(" of {len} bytes")));
         }
     }
-    let (bytes, reservation) = read_body(state, body, state.max_body_bytes, format.decode_factor()).await?;
+    read_body(state, body, state.max_body_bytes, format.decode_factor()).await
+}
+
+/// Decoding, appending and scoring are CPU work: `work` runs on a blocking thread, holding a
+/// request slot and the body's reservation, which move along so a client that hangs up does not
+/// free them while the work runs.
+async fn off_the_reactor<T: Send + 'static>(
+    state: &Arc<AppState>,
+    reservation: crate::server::state::Reservation,
+    what: &'static str,
+    work: impl FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     let slot = state.slot()?;
     let state = state.clone();
-    // Decoding, appending and scoring are CPU work: keep them off the async reactor. The slot and
-    // the reservation move along, so a client that hangs up does not free them while the work runs.
     tokio::task::spawn_blocking(move || {
         let _held = (slot, reservation);
-        state.pipeline.ingest(format, query_model, &bytes)
+        work(&state)
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("ingest task failed: {e}")))?
+    .map_err(|e| ApiError::Internal(format!("{what} task failed: {e}")))?
+}
+
+async fn oip_handler(
+    State(state): State<Arc<AppState>>,
+    model: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<IngestResponse>, ApiError> {
+    let result = match model {
+        Ok(Path(model)) => ingest_oip(&state, model, &headers, body).await,
+        Err(e) => Err(path_rejected(e)),
+    };
+    counted(&state, result).map(Json)
+}
+
+/// `POST /ingest/oip/{model}`: an Open Inference Protocol or KServe v1 JSON body (same limits,
+/// budget and slots as `/ingest`).
+async fn ingest_oip(
+    state: &Arc<AppState>,
+    model: String,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<IngestResponse, ApiError> {
+    let format = Format::from_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
+    if format != Format::Json {
+        return Err(ApiError::Invalid {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            reason: "unsupported_media_type",
+            field: Some("Content-Type".into()),
+            message: "Open Inference Protocol and KServe v1 bodies are application/json".into(),
+        });
+    }
+    let (bytes, reservation) = read_limited(state, headers, body, Format::Json).await?;
+    off_the_reactor(state, reservation, "ingest", move |state| state.pipeline.ingest_oip(model, &bytes)).await
+}
+
+async fn kserve_handler(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<IngestQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<IngestResponse>, ApiError> {
+    let result = match query {
+        Ok(Query(query)) => ingest_kserve(&state, query.model, &headers, body).await,
+        Err(e) => Err(query_rejected(e)),
+    };
+    counted(&state, result).map(Json)
+}
+
+/// A `ce-*` header as text; one that is not is named.
+fn ce_header(headers: &HeaderMap, name: &str) -> Result<Option<String>, ApiError> {
+    headers
+        .get(name)
+        .map(|v| {
+            v.to_str().map(str::to_owned).map_err(|_| {
+                ApiError::bad_request("invalid_cloudevent", Some(name), "a CloudEvents attribute header is ASCII text")
+            })
+        })
+        .transpose()
+}
+
+/// `POST /ingest/kserve`: a KServe inference logger CloudEvent. `Content-Type:
+/// application/cloudevents+json` is structured mode; anything else (the logger passes on the
+/// model request's own Content-Type, which may be none) is binary mode, attributes in `ce-*`.
+async fn ingest_kserve(
+    state: &Arc<AppState>,
+    query_model: Option<String>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<IngestResponse, ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if essence == "application/cloudevents-batch+json" {
+        return Err(ApiError::Invalid {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            reason: "unsupported_media_type",
+            field: Some("Content-Type".into()),
+            message: "batched CloudEvents are not read: send one event per request (binary or structured mode)".into(),
+        });
+    }
+    let binary = (essence != "application/cloudevents+json").then(|| {
+        Ok::<_, ApiError>(crate::ingest::oip::BinaryHeaders {
+            ty: ce_header(headers, "ce-type")?,
+            id: ce_header(headers, "ce-id")?,
+            inferenceservicename: ce_header(headers, "ce-inferenceservicename")?,
+        })
+    });
+    let binary = binary.transpose()?;
+    let (bytes, reservation) = read_limited(state, headers, body, Format::Json).await?;
+    off_the_reactor(state, reservation, "ingest", move |state| {
+        let event = match binary {
+            Some(headers) => crate::ingest::oip::binary_event(headers, &bytes)?,
+            None => crate::ingest::oip::structured_event(&bytes)?,
+        };
+        state.pipeline.ingest_cloudevent(query_model, event)
+    })
+    .await
 }
 
 async fn labels_handler(
@@ -213,20 +334,11 @@ async fn labels(
             message: "labels are application/json or application/x-ndjson".into(),
         });
     }
-    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) {
-        if len > state.max_body_bytes {
-            return Err(ApiError::payload_too_large(state.max_body_bytes, &format!(" of {len} bytes")));
-        }
-    }
-    let (bytes, reservation) = read_body(state, body, state.max_body_bytes, format.decode_factor()).await?;
-    let slot = state.slot()?;
-    let state = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let _held = (slot, reservation);
+    let (bytes, reservation) = read_limited(state, headers, body, format).await?;
+    off_the_reactor(state, reservation, "labels", move |state| {
         state.pipeline.labels(format == Format::Ndjson, query_model, &bytes)
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("labels task failed: {e}")))?
 }
 
 async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
@@ -326,13 +438,7 @@ async fn receive_alerts(state: &Arc<AppState>, headers: &HeaderMap, body: Body) 
     }
     let (bytes, reservation) = read_body(state, body, state.max_body_bytes, Format::Json.decode_factor()).await?;
     let payload = alertmanager::parse(&bytes)?;
-    let slot = state.slot()?;
-    let (state, am) = (state.clone(), am.clone());
+    let am = am.clone();
     // Retrain requests are fsynced before we answer, so Alertmanager retries if we fail.
-    tokio::task::spawn_blocking(move || {
-        let _held = (slot, reservation);
-        state.pipeline.alerts(&am, payload)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("alert task failed: {e}")))?
+    off_the_reactor(state, reservation, "alert", move |state| state.pipeline.alerts(&am, payload)).await
 }

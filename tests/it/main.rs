@@ -15,6 +15,7 @@ mod decode_memory;
 mod hostile;
 mod layering;
 mod multivariate;
+mod oip;
 mod performance;
 mod report;
 mod resilience;
