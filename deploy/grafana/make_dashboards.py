@@ -210,9 +210,23 @@ def application_performance():
     return b
 
 
+# Sources of panels whose metrics driftwatch exports only for models that opt in; the live test's
+# demo config enables none of them, so it runs their queries (no errors allowed) but needs no data.
+PERFORMANCE = "driftwatch [model.performance]"
+MULTIVARIATE = "driftwatch [model.multivariate]"
+FLEET = "driftwatch export_bins + prometheus/rules/fleet.yml"
+
+
+def dashed(suffix):
+    """An override that dashes the series whose legend ends in `suffix` (a threshold, an estimate)."""
+    return {"matcher": {"id": "byRegexp", "options": f".* {suffix}$"},
+            "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]}
+
+
 def ml_model_performance():
     b = Board("driftwatch-models", "ML Model Performance",
-              "Accuracy, volume and latency of the models, with driftwatch's drift verdicts and retrain decisions.",
+              "Accuracy, volume and latency of the models, with driftwatch's drift verdicts and retrain decisions, "
+              "and the quality realised once labels arrive beside CBPE's estimate before they do.",
               [("model", "Model", "label_values(model_drift_detected, model_name)")], ["driftwatch", "ml"], "model-server")
     b.row("Model server")
     b.panel("timeseries", "Accuracy (last 1000 labelled predictions)",
@@ -245,19 +259,62 @@ def ml_model_performance():
     b.panel("timeseries", "Scoring time per window",
             [('sum by (model_name) (rate(driftwatch_scoring_duration_seconds_sum{model_name=~"$model"}[$__rate_interval])) / sum by (model_name) (rate(driftwatch_scoring_duration_seconds_count{model_name=~"$model"}[$__rate_interval]))', "{{model_name}}")],
             unit="s", options=ts(), w=12)
+
+    b.row("Quality from labels and estimates ([model.performance])")
+    b.source = PERFORMANCE
+    # One panel per metric, as for the multivariate methods: realised solid, CBPE's estimate dashed,
+    # its band dotted. The band is two faint lines rather than a fill: Grafana's fillBelowTo names
+    # one series by its exact display name, which "{{model_name}} lower" is not once the legend
+    # carries the model (and "All" selects several).
+    def perf(metric, name="model_performance"):
+        return f'{name}{{model_name=~"$model",metric="{metric}"}}'
+
+    band = [dashed("estimated"),
+            {"matcher": {"id": "byRegexp", "options": ".* (lower|upper)$"},
+             "properties": [{"id": "custom.lineWidth", "value": 1},
+                            {"id": "custom.lineStyle", "value": {"fill": "dot", "dash": [0, 10]}}]}]
+    for metric, unit in [("accuracy", "percentunit"), ("f1", "percentunit"), ("roc_auc", "short")]:
+        b.panel("timeseries", f"Realised vs estimated (CBPE): {metric}",
+                [(perf(metric), "{{model_name}} realised"),
+                 (perf(metric, "model_performance_estimated"), "{{model_name}} estimated"),
+                 (perf(metric, "model_performance_estimated_lower"), "{{model_name}} lower"),
+                 (perf(metric, "model_performance_estimated_upper"), "{{model_name}} upper")],
+                unit=unit, decimals=3, options=ts(), w=8, overrides=band,
+                custom={"lineInterpolation": "stepAfter"},
+                description=f"Solid: {metric} of the last window of predictions joined to their labels "
+                            "(model_performance). Dashed: CBPE's estimate from the probabilities of the last "
+                            "window of predictions, before any label (binary models with estimate = true); "
+                            "dotted: its band of ± 3 sampling errors. The realised value is of predictions "
+                            "made a label delay ago, the estimate of the latest ones: compare the realised "
+                            "line with the estimate of that earlier time.")
+    b.panel("timeseries", "Regression error",
+            [('model_performance{model_name=~"$model",metric=~"mae|rmse"}', "{{model_name}} {{metric}}"),
+             (perf("r2"), "{{model_name}} r2")],
+            options=ts(), w=12, custom={"lineInterpolation": "stepAfter"},
+            overrides=[{"matcher": {"id": "byRegexp", "options": ".* r2$"},
+                        "properties": [{"id": "custom.axisPlacement", "value": "right"},
+                                       {"id": "custom.axisLabel", "value": "R²"},
+                                       {"id": "max", "value": 1}]}],
+            description="MAE and RMSE (left axis, in the target's units) and R² (right axis, 1 at best, "
+                        "negative when worse than predicting the mean) of the last window of "
+                        "predictions joined to their labels, regression models.")
+    b.panel("timeseries", "Labels",
+            [(f'sum by (model_name) (rate(driftwatch_{counter}_total{{model_name=~"$model"}}[$__rate_interval]))',
+              f"{{{{model_name}}}} {legend}")
+             for counter, legend in [("labels_joined", "joined"), ("labels_unmatched", "unmatched"),
+                                     ("predictions_expired", "expired")]]
+            + [('sum by (model_name) (driftwatch_predictions_pending{model_name=~"$model"})', "{{model_name}} pending")],
+            options=ts(), w=12, custom={"axisLabel": "per second"},
+            overrides=[{"matcher": {"id": "byRegexp", "options": ".* pending$"},
+                        "properties": [{"id": "custom.axisPlacement", "value": "right"},
+                                       {"id": "custom.axisLabel", "value": "pending"}]}],
+            description="Labels per second that found their prediction (joined) or none (unmatched: an "
+                        "unknown id, or one whose prediction already expired), predictions per second "
+                        "that expired unlabelled (retention_seconds, or pushed out by max_pending), and "
+                        "the predictions waiting for their label (right axis).")
     return b
 
 
-# Sources of panels whose metrics driftwatch exports only for models that opt in; the live test's
-# demo config enables neither, so it runs their queries (no errors allowed) but needs no data.
-MULTIVARIATE = "driftwatch [model.multivariate]"
-FLEET = "driftwatch export_bins + prometheus/rules/fleet.yml"
-
-
-def dashed(suffix):
-    """An override that dashes the series whose legend ends in `suffix` (a threshold)."""
-    return {"matcher": {"id": "byRegexp", "options": f".* {suffix}$"},
-            "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]}
 
 
 def drift_and_anomaly():
@@ -374,11 +431,12 @@ def drift_and_anomaly():
              ('anomaly_lower{model_name=~"$model",series=~"$series"}', f"{band} lower"),
              ('anomaly_upper{model_name=~"$model",series=~"$series"}', f"{band} upper")],
             options=ts(), w=24, h=10,
+            # The band's bounds are faint dotted lines: fillBelowTo names one series by its exact
+            # display name, which "{{model_name}} {{series}} lower" is not, so a fill never drew.
             overrides=[
-                {"matcher": {"id": "byRegexp", "options": ".* upper$"},
-                 "properties": [{"id": "custom.fillBelowTo", "value": "lower"}, {"id": "custom.lineWidth", "value": 0}]},
-                {"matcher": {"id": "byRegexp", "options": ".* lower$"},
-                 "properties": [{"id": "custom.lineWidth", "value": 0}]},
+                {"matcher": {"id": "byRegexp", "options": ".* (lower|upper)$"},
+                 "properties": [{"id": "custom.lineWidth", "value": 1},
+                                {"id": "custom.lineStyle", "value": {"fill": "dot", "dash": [2, 6]}}]},
                 {"matcher": {"id": "byRegexp", "options": ".* expected$"},
                  "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]},
             ],
@@ -419,7 +477,7 @@ def main():
         sources[name] = b.sources
     # Which exporter each panel's metrics come from: tests/dashboards.rs requires data from the
     # driftwatch and model-server panels (it runs both, with traffic), and no query errors from any
-    # (MULTIVARIATE and FLEET panels: driftwatch, for models that opt in).
+    # (PERFORMANCE, MULTIVARIATE and FLEET panels: driftwatch, for models that opt in).
     with open(os.path.join(out, "panel-sources.json"), "w") as f:
         json.dump(sources, f, indent=2, sort_keys=True)
         f.write("\n")
