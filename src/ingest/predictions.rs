@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::config::{PerformanceConfig, TaskKind};
 use crate::error::ApiError;
 use crate::json::{UniqueMap, json_error, parse_json};
-use crate::monitor::performance::{Label, Prediction, Predictions};
+use crate::monitor::performance::{Prediction, Predictions, integral_class};
 use crate::monitor::reference::ModelSpec;
 
 fn invalid(field: &str, message: impl Into<String>) -> ApiError {
@@ -42,8 +42,7 @@ fn class_text(v: &Value) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         Value::Bool(b) => Some(b.to_string()),
         Value::Number(n) => match n.as_f64() {
-            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(format!("{}", f as i64)),
-            Some(f) if f.is_finite() => Some(n.to_string()),
+            Some(f) if f.is_finite() => integral_class(f).or_else(|| Some(n.to_string())),
             _ => None,
         },
         _ => None,
@@ -314,17 +313,8 @@ pub(crate) fn parse_labels(body: &[u8], ndjson: bool) -> Result<Labels, ApiError
 
 impl Labels {
     /// The labels checked against the model's task.
-    pub(crate) fn decode(&self, spec: &ModelSpec) -> Result<Vec<Label>, ApiError> {
+    pub(crate) fn decode(&self, spec: &ModelSpec) -> Result<Vec<Prediction>, ApiError> {
         let cfg = performance(spec, "labels")?;
-        self.labels
-            .iter()
-            .zip(&self.fields)
-            .map(|(v, (_, field))| {
-                output(cfg, v, field).map(|p| match p {
-                    Prediction::Class(c) => Label::Class(c),
-                    Prediction::Value(x) => Label::Value(x),
-                })
-            })
-            .collect()
+        self.labels.iter().zip(&self.fields).map(|(v, (_, field))| output(cfg, v, field)).collect()
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::batch::Batch;
-use super::performance::{EstimateReport, Label, Outcome, PerformanceReport, PerformanceState, Predictions};
+use super::performance::{EstimateReport, Outcome, PerformanceReport, PerformanceState, Prediction, Predictions};
 use super::profile::FeatureProfile;
 use super::reference::{self, FeatureReference, ModelSpec, Reference, Values};
 use super::report::WindowReport;
@@ -301,7 +301,7 @@ impl ModelState {
     }
 
     /// Joins labels and publishes every evaluated window.
-    pub(crate) fn add_labels(&self, metrics: &Metrics, ids: &[String], labels: &[Label]) -> Option<Outcome> {
+    pub(crate) fn add_labels(&self, metrics: &Metrics, ids: &[String], labels: &[Prediction]) -> Option<Outcome> {
         let cfg = self.spec.config.performance.as_ref()?;
         let out = lock(&self.performance).add_labels(cfg, ids, labels, unix_now());
         self.count_performance(metrics, &out);

@@ -12,11 +12,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{PerformanceConfig, TaskKind};
 
-/// A model's output for one row, as decoded: a class label (as text) or a regression value.
+/// A model's output for one row, or the label that arrives for it, as decoded: a class (as text)
+/// or a regression value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Prediction {
     Class(String),
     Value(f64),
+}
+
+/// An integral number as the class it names (`1.0` and `1` are the class `"1"`), the one rule
+/// `/ingest`, `/labels` and a CBPE reference's numeric columns share; `None` for other numbers.
+pub(crate) fn integral_class(f: f64) -> Option<String> {
+    (f.fract() == 0.0 && f.abs() < 9.0e15).then(|| format!("{}", f as i64))
 }
 
 /// The predictions of one `/ingest` batch.
@@ -28,13 +35,6 @@ pub struct Predictions {
     /// Per row, the probability of each class in the config's class order (binary: of the
     /// negative and the positive class); `None` where the row sent none.
     pub probabilities: Vec<Option<Vec<f64>>>,
-}
-
-/// A label as decoded: class text or a number.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Label {
-    Class(String),
-    Value(f64),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -223,7 +223,7 @@ impl PerformanceState {
         &mut self,
         cfg: &PerformanceConfig,
         ids: &[String],
-        labels: &[Label],
+        labels: &[Prediction],
         now: f64,
     ) -> Outcome {
         let mut out = Outcome { expired: self.expire(cfg, now, 0), ..Outcome::default() };
@@ -233,10 +233,7 @@ impl PerformanceState {
                 continue;
             };
             out.joined += 1;
-            self.joined.truth.push(match label {
-                Label::Class(c) => Prediction::Class(c.clone()),
-                Label::Value(v) => Prediction::Value(*v),
-            });
+            self.joined.truth.push(label.clone());
             self.joined.predicted.push(p.prediction);
             self.joined.probabilities.push(p.probabilities);
             if self.joined.truth.len() == cfg.window {
@@ -345,8 +342,8 @@ mod tests {
         }
     }
 
-    fn labels(v: &[&str]) -> Vec<Label> {
-        v.iter().map(|s| Label::Class(s.to_string())).collect()
+    fn labels(v: &[&str]) -> Vec<Prediction> {
+        v.iter().map(|s| Prediction::Class(s.to_string())).collect()
     }
 
     #[test]

@@ -9,6 +9,7 @@ use polars::prelude::*;
 
 use driftwatch_stats::drift::{CategoricalReference, FeatureKind, Method, NumericReference};
 
+use super::performance::integral_class;
 use crate::config::{ModelConfig, ReferenceSource};
 use crate::digest::key_from;
 
@@ -310,15 +311,6 @@ pub fn load_model(config: ModelConfig) -> Result<(ModelSpec, Option<Reference>),
     Ok((ModelSpec { config, features, index }, reference))
 }
 
-/// A class as text the way `/ingest` and `/labels` normalise it: integral numbers without a
-/// fraction (`1.0` and `1` are one class).
-pub(crate) fn normalise_class(s: &str) -> String {
-    match s.parse::<f64>() {
-        Ok(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => format!("{}", f as i64),
-        _ => s.to_owned(),
-    }
-}
-
 /// CBPE from the reference's label, prediction and probability columns (rows missing any of the
 /// three are left out).
 fn fit_cbpe(
@@ -332,12 +324,19 @@ fn fit_cbpe(
             .map_err(|_| format!("[model.performance] estimate: the reference has no column {name:?}"))?;
         column_values(c, kind).map_err(|e| format!("column {name:?} {e}"))
     };
-    let classes = |v: Values| match v {
-        Values::Categorical(v) => v.into_iter().map(|c| c.map(|c| normalise_class(&c) == positive)).collect::<Vec<_>>(),
-        Values::Numeric(_) => unreachable!("read as categorical"),
+    // Classes as `/labels` reads them: text as it is, a number by the class rule they share.
+    let classes = |name: &str| -> Result<Vec<Option<bool>>, String> {
+        let numeric = df.column(name).is_ok_and(|c| c.dtype().is_primitive_numeric());
+        Ok(match column(name, if numeric { FeatureKind::Numeric } else { FeatureKind::Categorical })? {
+            Values::Numeric(v) => v
+                .into_iter()
+                .map(|f| f.is_finite().then(|| integral_class(f).unwrap_or_else(|| f.to_string()) == positive))
+                .collect(),
+            Values::Categorical(v) => v.into_iter().map(|c| c.map(|c| c == positive)).collect(),
+        })
     };
-    let labels = classes(column(&p.label_column, FeatureKind::Categorical)?);
-    let predictions = classes(column(&p.prediction_column, FeatureKind::Categorical)?);
+    let labels = classes(&p.label_column)?;
+    let predictions = classes(&p.prediction_column)?;
     let Values::Numeric(proba) = column(&p.probability_column, FeatureKind::Numeric)? else {
         unreachable!("read as numeric")
     };

@@ -58,6 +58,26 @@ fn kernel_matrix(x: &Matrix, y: &Matrix, sigma: f64) -> Vec<f64> {
     k
 }
 
+/// The pooled kernel matrix with what every split of it reuses: its row sums and total.
+struct Pooled {
+    k: Vec<f64>,
+    row_sums: Vec<f64>,
+    total: f64,
+}
+
+impl Pooled {
+    fn new(x: &Matrix, y: &Matrix, sigma: f64) -> Pooled {
+        let k = kernel_matrix(x, y, sigma);
+        let row_sums: Vec<f64> = k.chunks_exact(x.rows + y.rows).map(|r| r.iter().sum()).collect();
+        let total = row_sums.iter().sum();
+        Pooled { k, row_sums, total }
+    }
+
+    fn mmd2(&self, order: &[usize], n: usize) -> f64 {
+        mmd2_split(&self.k, &self.row_sums, self.total, order, n)
+    }
+}
+
 /// MMD² with the first `n` of the pooled rows (in `order`) as the reference and the rest as the
 /// window, from a zero-diagonal kernel matrix and its row sums.
 fn mmd2_split(k: &[f64], row_sums: &[f64], total: f64, order: &[usize], n: usize) -> f64 {
@@ -95,17 +115,14 @@ pub fn mmd_test(x: &Matrix, y: &Matrix, sigma: Option<f64>, permutations: usize,
     // A degenerate reference (all rows equal) has σ = 0; any positive width then gives the same
     // verdict as the limit.
     let sigma = if sigma > 0.0 && sigma.is_finite() { sigma } else { 1.0 };
-    let k = kernel_matrix(x, y, sigma);
-    let big = x.rows + y.rows;
-    let row_sums: Vec<f64> = k.chunks_exact(big).map(|r| r.iter().sum()).collect();
-    let total: f64 = row_sums.iter().sum();
-    let mut order: Vec<usize> = (0..big).collect();
-    let mmd2 = mmd2_split(&k, &row_sums, total, &order, x.rows);
+    let pooled = Pooled::new(x, y, sigma);
+    let mut order: Vec<usize> = (0..x.rows + y.rows).collect();
+    let mmd2 = pooled.mmd2(&order, x.rows);
     let mut rng = SplitMix64::new(seed);
     let mut permuted: Vec<f64> = (0..permutations)
         .map(|_| {
             rng.shuffle(&mut order);
-            mmd2_split(&k, &row_sums, total, &order, x.rows)
+            pooled.mmd2(&order, x.rows)
         })
         .collect();
     let pvalue = if permutations == 0 {
@@ -123,12 +140,8 @@ pub fn mmd_test(x: &Matrix, y: &Matrix, sigma: Option<f64>, permutations: usize,
 
 /// MMD² of `x` against `y` with a given σ (no permutations).
 pub fn mmd2(x: &Matrix, y: &Matrix, sigma: f64) -> f64 {
-    let k = kernel_matrix(x, y, sigma);
-    let big = x.rows + y.rows;
-    let row_sums: Vec<f64> = k.chunks_exact(big).map(|r| r.iter().sum()).collect();
-    let total: f64 = row_sums.iter().sum();
-    let order: Vec<usize> = (0..big).collect();
-    mmd2_split(&k, &row_sums, total, &order, x.rows)
+    let order: Vec<usize> = (0..x.rows + y.rows).collect();
+    Pooled::new(x, y, sigma).mmd2(&order, x.rows)
 }
 
 #[cfg(test)]
