@@ -63,7 +63,9 @@ impl Open {
         let idlest = conns
             .iter()
             .filter(|(_, c)| c.busy.load(Ordering::SeqCst) == 0)
-            .min_by_key(|(_, c)| c.idle_since.load(Ordering::SeqCst))
+            // Ties (same millisecond) go to the older connection: one just accepted may not have
+            // sent its request yet, and evicting it would turn away the client the slot was for.
+            .min_by_key(|&(&id, c)| (c.idle_since.load(Ordering::SeqCst), id))
             .map(|(&id, _)| id);
         match idlest.and_then(|id| conns.remove(&id)) {
             Some(c) => {
