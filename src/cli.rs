@@ -68,6 +68,9 @@ pub enum Command {
         /// Rows per built-in request.
         #[arg(long, default_value_t = 50)]
         batch_rows: usize,
+        /// Seconds between a built-in request and its labels reaching the sidecar's /labels.
+        #[arg(long, default_value_t = 5.0)]
+        label_delay: f64,
         /// Seconds between points of the prediction_latency_p95 series pushed to the sidecar.
         #[arg(long, default_value_t = 60)]
         series_every: u64,
@@ -246,7 +249,17 @@ pub async fn run(cli: Cli, shutdown: impl Future<Output = ()> + Send + 'static) 
         }
         Command::Demo { listen, rate, duration } => crate::tools::demo::run(listen, rate, duration, shutdown).await,
         #[cfg(feature = "model-server")]
-        Command::ModelServer { listen, sidecar, model, token_env, traffic, batch_rows, series_every, duration } => {
+        Command::ModelServer {
+            listen,
+            sidecar,
+            model,
+            token_env,
+            traffic,
+            batch_rows,
+            label_delay,
+            series_every,
+            duration,
+        } => {
             use crate::tools::model_server;
             let token = token_from_env(token_env)?;
             model_server::run(
@@ -257,8 +270,12 @@ pub async fn run(cli: Cli, shutdown: impl Future<Output = ()> + Send + 'static) 
                         sidecar: (sidecar != "none").then_some(sidecar),
                         token,
                     },
-                    traffic,
-                    batch_rows,
+                    traffic: model_server::Traffic {
+                        rate: traffic,
+                        rows: batch_rows,
+                        label_delay: std::time::Duration::try_from_secs_f64(label_delay)
+                            .map_err(|_| anyhow::anyhow!("--label-delay: seconds, >= 0, got {label_delay}"))?,
+                    },
                     series_every,
                     duration,
                 },

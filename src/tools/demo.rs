@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use crate::config::Sources;
 use crate::monitor::reference::{self, Values};
 use crate::server::{self, AppState};
+use driftwatch_stats::drift::FeatureKind;
 
 pub(crate) const CYCLE_SECONDS: f64 = 90.0;
 
@@ -29,6 +30,9 @@ pub(crate) struct DemoData {
     pub(crate) model: String,
     pub(crate) names: Vec<String>,
     pub(crate) columns: Vec<Values>,
+    /// The reference's labels (its `[model.performance]` label column) as text, which the demo model
+    /// server is fitted on; empty without that section.
+    pub(crate) labels: Vec<Option<String>>,
 }
 
 impl DemoData {
@@ -45,7 +49,18 @@ impl DemoData {
             columns.push(reference::column_values(col, f.kind).map_err(anyhow::Error::msg)?);
             names.push(f.name.clone());
         }
-        Ok(DemoData { model: model.name.clone(), names, columns })
+        let labels = match &model.performance {
+            Some(p) => {
+                let col =
+                    frame.column(&p.label_column).with_context(|| format!("{source}: no column {}", p.label_column))?;
+                match reference::column_values(col, FeatureKind::Categorical).map_err(anyhow::Error::msg)? {
+                    Values::Categorical(v) => v,
+                    Values::Numeric(_) => anyhow::bail!("{source}: labels read as numbers"),
+                }
+            }
+            None => Vec::new(),
+        };
+        Ok(DemoData { model: model.name.clone(), names, columns, labels })
     }
 
     pub(crate) fn rows(&self) -> usize {

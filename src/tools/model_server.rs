@@ -2,21 +2,24 @@
 //! real predictions from a small model — a logistic regression (linfa) fitted at start on the demo
 //! reference with churn labels drawn from a known ground truth — and does what a model server
 //! instrumented for driftwatch does: mirrors each scored batch's features to the sidecar's
-//! `/ingest`, pushes its own p95 prediction latency as a metric series once a minute, and exports
-//! the application metrics that deploy/'s rules and dashboards watch (`http_requests_total`,
-//! `http_request_duration_seconds`, `model_predictions_total`, `model_prediction_duration_seconds`,
-//! `model_accuracy`, `db_connection_pool_*`).
+//! `/ingest` together with its predictions (an id per row, the predicted class, P(churn)), pushes its
+//! own p95 prediction latency as a metric series once a minute, and exports the application metrics
+//! that deploy/'s rules and dashboards watch (`http_requests_total`, `http_request_duration_seconds`,
+//! `model_predictions_total`, `model_prediction_duration_seconds`, `db_connection_pool_*`). Its
+//! accuracy is not its own gauge: labels go to the sidecar's `/labels`, which joins them to the
+//! predictions and exports `model_accuracy` like any model's.
 //!
 //! With `--traffic`, it also drives itself: batches resampled from the demo reference with the demo's
-//! drift cycle, labelled by the ground truth of the *undrifted* rows. The drift is a broken feature
+//! drift cycle, whose labels (the ground truth of the *undrifted* rows) reach the sidecar
+//! `--label-delay` seconds later, as a label pipeline's would. The drift is a broken feature
 //! pipeline, not a changed world, so the model's accuracy drops while the inputs drift.
 //!
 //! The demo has no database: its one pool is the bounded set of concurrent requests to the
 //! sidecar, exported under the `db_connection_pool_*` names that DatabaseConnectionPoolHigh watches.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,11 +47,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::demo::DemoData;
-use crate::metrics::{FloatGauge, ModelLabels};
+use crate::metrics::ModelLabels;
 use crate::monitor::reference::Values;
 
-/// Labelled predictions the accuracy gauge averages over.
-pub(crate) const ACCURACY_WINDOW: usize = 1000;
 /// Prediction latencies kept between two pushes of the latency series.
 const MAX_LATENCIES: usize = 100_000;
 /// Concurrent requests to the sidecar (the exported "connection pool").
@@ -59,13 +60,14 @@ const REGIONS: [&str; 3] = ["north", "east", "west"];
 const HTTP_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
 /// One request body of `/predict`: the demo's columns (the sidecar's columnar form), and optionally
-/// the true outcome of each row for the accuracy gauge.
+/// an id per row (the caller's request ids, to send labels for later); the server makes ids for
+/// rows without.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PredictRequest {
     pub(crate) features: Columns,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) labels: Option<Vec<Option<bool>>>,
+    pub(crate) ids: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -160,14 +162,15 @@ impl Design {
 }
 
 impl ChurnModel {
-    /// Fits on the demo reference with labels drawn from [`true_churn_probability`] (seeded).
-    pub(crate) fn fit_demo(data: &DemoData, seed: u64) -> anyhow::Result<ChurnModel> {
+    /// Fits on the demo reference and its `label` column (drawn from [`true_churn_probability`] by
+    /// datasets/demo/make_demo.py, which also fits the same model with scikit-learn).
+    pub(crate) fn fit_demo(data: &DemoData) -> anyhow::Result<ChurnModel> {
         let columns = DemoColumns::new(data)?;
         let n = data.rows();
+        anyhow::ensure!(data.labels.len() == n, "the demo reference has no labels ([model.performance] label_column)");
         let all: Vec<usize> = (0..n).collect();
         let x = columns.request(&all);
-        let mut rng = StdRng::seed_from_u64(seed);
-        let y: Array1<bool> = (0..n).map(|i| rng.random::<f64>() < columns.truth(i)).collect();
+        let y: Array1<bool> = data.labels.iter().map(|l| l.as_deref() == Some(POSITIVE)).collect();
         let design = Design::fit(&x);
         let fitted = linfa_logistic::LogisticRegression::default()
             .max_iterations(200)
@@ -183,6 +186,9 @@ impl ChurnModel {
         if self.fitted.labels().pos.class { p.to_vec() } else { p.iter().map(|p| 1.0 - p).collect() }
     }
 }
+
+/// The positive class as the demo config and the reference's label column write it.
+const POSITIVE: &str = "1";
 
 /// The demo reference's columns by name, to build requests and ground truth from row indices.
 pub(crate) struct DemoColumns<'a> {
@@ -247,11 +253,17 @@ impl<'a> DemoColumns<'a> {
         }
     }
 
-    /// Rows `idx` with the demo's drift at `t` seconds, labelled by the undrifted rows' truth.
-    pub(crate) fn drifted_request(&self, rng: &mut StdRng, idx: &[usize], t: f64) -> anyhow::Result<PredictRequest> {
+    /// Rows `idx` with the demo's drift at `t` seconds, and their labels drawn from the undrifted
+    /// rows' truth.
+    pub(crate) fn drifted_request(
+        &self,
+        rng: &mut StdRng,
+        idx: &[usize],
+        t: f64,
+    ) -> anyhow::Result<(PredictRequest, Vec<bool>)> {
         let features = Value::Object(self.data.drifted(rng, idx, t));
-        let labels = idx.iter().map(|&i| Some(rng.random::<f64>() < self.truth(i))).collect();
-        Ok(PredictRequest { features: serde_json::from_value(features)?, labels: Some(labels) })
+        let labels = idx.iter().map(|&i| rng.random::<f64>() < self.truth(i)).collect();
+        Ok((PredictRequest { features: serde_json::from_value(features)?, ids: None }, labels))
     }
 }
 
@@ -290,7 +302,6 @@ struct Metrics {
     request_seconds: Family<HandlerLabels, Histogram>,
     predictions: Family<ModelLabels, Counter>,
     prediction_seconds: Family<ModelLabels, Histogram>,
-    accuracy: Family<ModelLabels, FloatGauge>,
     pool_in_use: Family<PoolLabels, Gauge>,
     pool_max: Family<PoolLabels, Gauge>,
     forwarded: Family<ForwardLabels, Counter>,
@@ -304,7 +315,6 @@ impl Metrics {
             request_seconds: Family::new_with_constructor(histogram),
             predictions: Family::default(),
             prediction_seconds: Family::new_with_constructor(histogram),
-            accuracy: Family::default(),
             pool_in_use: Family::default(),
             pool_max: Family::default(),
             forwarded: Family::default(),
@@ -317,29 +327,27 @@ impl Metrics {
             "Time to score one /predict batch",
             m.prediction_seconds.clone(),
         );
-        registry.register(
-            "model_accuracy",
-            "Share of the last 1000 labelled predictions that were right (threshold 0.5)",
-            m.accuracy.clone(),
-        );
         registry.register("db_connection_pool_in_use", "Connections of the pool in use", m.pool_in_use.clone());
         registry.register("db_connection_pool_max", "Connections the pool holds at most", m.pool_max.clone());
         registry.register(
             "model_server_sidecar_requests",
-            "Requests to the driftwatch sidecar by kind (features, series) and outcome",
+            "Requests to the driftwatch sidecar by kind (predictions, series, labels) and outcome",
             m.forwarded.clone(),
         );
         m
     }
 }
 
-/// What the server needs: the model, metrics, the accuracy ring and the sidecar client.
+/// What the server needs: the model, metrics, the id counter and the sidecar client.
 pub(crate) struct ModelServer {
     model: ChurnModel,
     model_name: String,
     registry: Registry,
     metrics: Metrics,
-    correct: Mutex<VecDeque<bool>>,
+    /// Ids the server makes are `<start>-<n>`: unique across restarts, which a pending prediction
+    /// in the sidecar's snapshot outlives.
+    id_prefix: String,
+    next_id: AtomicU64,
     latencies: Mutex<Vec<f64>>,
     sidecar: Option<Sidecar>,
 }
@@ -374,24 +382,29 @@ impl ModelServer {
             None => None,
         };
         Ok(ModelServer {
-            model: ChurnModel::fit_demo(data, 42)?,
+            model: ChurnModel::fit_demo(data)?,
             model_name: options.model_name,
             registry,
             metrics,
-            correct: Mutex::new(VecDeque::with_capacity(ACCURACY_WINDOW)),
+            id_prefix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis()
+                .to_string(),
+            next_id: AtomicU64::new(0),
             latencies: Mutex::new(Vec::new()),
             sidecar,
         })
     }
 
-    /// Posts `body` to the sidecar's /ingest through the bounded pool; failures are counted and
+    /// Posts `body` to the sidecar's `path` through the bounded pool; failures are counted and
     /// logged, never returned to the caller of /predict (monitoring must not break serving).
-    async fn forward(self: &Arc<Self>, kind: &str, body: Value) {
+    async fn forward(self: &Arc<Self>, kind: &str, path: &str, body: Value) {
         let Some(sidecar) = &self.sidecar else { return };
         let Ok(_permit) = sidecar.pool.acquire().await else { return };
         let pool = sidecar_pool();
         self.metrics.pool_in_use.get_or_create(&pool).inc();
-        let mut request = sidecar.client.post(format!("{}/ingest", sidecar.base)).json(&body);
+        let mut request = sidecar.client.post(format!("{}{path}", sidecar.base)).json(&body);
         if let Some(token) = &sidecar.token {
             request = request.bearer_auth(token);
         }
@@ -415,7 +428,14 @@ impl ModelServer {
         taken.sort_by(f64::total_cmp);
         let p95 = taken[((0.95 * taken.len() as f64).ceil() as usize).clamp(1, taken.len()) - 1];
         let body = json!({"model": self.model_name, "series": {"prediction_latency_p95": {"timestamps": [timestamp], "values": [p95]}}});
-        self.forward("series", body).await;
+        self.forward("series", "/ingest", body).await;
+    }
+
+    /// Sends the labels of predictions `ids` to the sidecar's /labels (what a label pipeline does
+    /// once outcomes are known).
+    async fn send_labels(self: &Arc<Self>, ids: Vec<String>, labels: Vec<bool>) {
+        let labels: Vec<u8> = labels.into_iter().map(u8::from).collect();
+        self.forward("labels", "/labels", json!({"model": self.model_name, "ids": ids, "labels": labels})).await;
     }
 }
 
@@ -453,9 +473,9 @@ async fn predict(State(server): State<Arc<ModelServer>>, body: Bytes) -> Respons
         Ok(n) => n,
         Err(message) => return bad_request(message),
     };
-    if let Some(labels) = &request.labels {
-        if labels.len() != n {
-            return bad_request(format!("labels: {} values, but the features have {n} rows", labels.len()));
+    if let Some(ids) = &request.ids {
+        if ids.len() != n {
+            return bad_request(format!("ids: {} values, but the features have {n} rows", ids.len()));
         }
     }
     let started = Instant::now();
@@ -471,27 +491,26 @@ async fn predict(State(server): State<Arc<ModelServer>>, body: Bytes) -> Respons
             latencies.push(seconds);
         }
     }
-    if let Some(labels) = &request.labels {
-        let mut correct = server.correct.lock().unwrap_or_else(|e| e.into_inner());
-        for (p, label) in probabilities.iter().zip(labels) {
-            let Some(label) = label else { continue };
-            if correct.len() == ACCURACY_WINDOW {
-                correct.pop_front();
-            }
-            correct.push_back((*p >= 0.5) == *label);
-        }
-        if !correct.is_empty() {
-            let accuracy = correct.iter().filter(|c| **c).count() as f64 / correct.len() as f64;
-            server.metrics.accuracy.get_or_create(&model).set(accuracy);
-        }
-    }
-    if server.sidecar.is_some() {
-        let forwarded = json!({"model": server.model_name, "features": request.features});
-        let server = server.clone();
-        tokio::spawn(async move { server.forward("features", forwarded).await });
-    }
+    let ids = request.ids.unwrap_or_else(|| {
+        let first = server.next_id.fetch_add(n as u64, Ordering::Relaxed);
+        (first..first + n as u64).map(|k| format!("{}-{k}", server.id_prefix)).collect()
+    });
     let churn: Vec<bool> = probabilities.iter().map(|p| *p >= 0.5).collect();
-    axum::Json(json!({"churn_probability": probabilities, "churn": churn})).into_response()
+    if server.sidecar.is_some() {
+        // The sidecar's columnar form with the model's outputs beside the features: the class as
+        // the config's positive_class writes it, P(churn) under that class.
+        let classes: Vec<u8> = churn.iter().map(|c| u8::from(*c)).collect();
+        let forwarded = json!({
+            "model": server.model_name,
+            "features": request.features,
+            "ids": ids,
+            "predictions": classes,
+            "probabilities": {POSITIVE: probabilities},
+        });
+        let server = server.clone();
+        tokio::spawn(async move { server.forward("predictions", "/ingest", forwarded).await });
+    }
+    axum::Json(json!({"ids": ids, "churn_probability": probabilities, "churn": churn})).into_response()
 }
 
 async fn metrics(State(server): State<Arc<ModelServer>>) -> Response {
@@ -501,9 +520,8 @@ async fn metrics(State(server): State<Arc<ModelServer>>) -> Response {
 pub(crate) struct RunOptions {
     pub(crate) listen: SocketAddr,
     pub(crate) options: Options,
-    /// Requests per second the built-in traffic sends to /predict (0: none).
-    pub(crate) traffic: u32,
-    pub(crate) batch_rows: usize,
+    /// The built-in traffic to /predict (rate 0: none).
+    pub(crate) traffic: Traffic,
     /// Seconds between latency series points.
     pub(crate) series_every: u64,
     pub(crate) duration: Option<u64>,
@@ -544,11 +562,11 @@ pub(crate) async fn run(o: RunOptions, shutdown: impl Future<Output = ()> + Send
             }
         }));
     }
-    if o.traffic > 0 {
-        let mut stop = stop_rx.clone();
-        let (rate, rows) = (o.traffic, o.batch_rows.max(1));
+    if o.traffic.rate > 0 {
+        let (mut stop, server) = (stop_rx.clone(), server.clone());
+        let traffic = Traffic { rows: o.traffic.rows.max(1), ..o.traffic };
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = drive(addr, &data, rate, rows, &mut stop).await {
+            if let Err(e) = drive(server, addr, &data, traffic, &mut stop).await {
                 tracing::error!(error = %e, "the built-in traffic stopped");
             }
         }));
@@ -561,14 +579,16 @@ pub(crate) async fn run(o: RunOptions, shutdown: impl Future<Output = ()> + Send
     Ok(())
 }
 
-/// Sends `rate` requests a second of `rows` drifted, labelled rows to the server's own /predict.
+/// Sends `rate` requests a second of `rows` drifted rows to the server's own /predict, and their
+/// labels to the sidecar `label_delay` later.
 async fn drive(
+    server: Arc<ModelServer>,
     addr: SocketAddr,
     data: &DemoData,
-    rate: u32,
-    rows: usize,
+    traffic: Traffic,
     stop: &mut tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let Traffic { rate, rows, label_delay } = traffic;
     let columns = DemoColumns::new(data)?;
     let client = reqwest::Client::new();
     let url = format!("http://{addr}/predict");
@@ -581,21 +601,41 @@ async fn drive(
             _ = stop.changed() => return Ok(()),
         }
         let idx: Vec<usize> = (0..rows).map(|_| rng.random_range(0..data.rows())).collect();
-        let body = columns.drifted_request(&mut rng, &idx, started.elapsed().as_secs_f64())?;
-        if let Err(e) = client.post(&url).json(&body).send().await.and_then(|r| r.error_for_status()) {
-            tracing::warn!(error = %e, "a traffic request failed");
+        let (body, labels) = columns.drifted_request(&mut rng, &idx, started.elapsed().as_secs_f64())?;
+        let answer = match client.post(&url).json(&body).send().await.and_then(|r| r.error_for_status()) {
+            Ok(r) => r.json::<Value>().await,
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(answer) if server.sidecar.is_some() => {
+                let ids: Vec<String> = serde_json::from_value(answer["ids"].clone())?;
+                let server = server.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(label_delay).await;
+                    server.send_labels(ids, labels).await;
+                });
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "a traffic request failed"),
         }
     }
+}
+
+/// The built-in traffic: requests per second, rows per request, how late labels arrive.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Traffic {
+    pub(crate) rate: u32,
+    pub(crate) rows: usize,
+    pub(crate) label_delay: Duration,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn accuracy(model: &ChurnModel, request: &PredictRequest) -> f64 {
+    fn accuracy(model: &ChurnModel, request: &PredictRequest, labels: &[bool]) -> f64 {
         let p = model.predict(&request.features);
-        let labels = request.labels.as_ref().unwrap();
-        p.iter().zip(labels).filter(|(p, l)| (**p >= 0.5) == l.unwrap()).count() as f64 / p.len() as f64
+        p.iter().zip(labels).filter(|(p, l)| (**p >= 0.5) == **l).count() as f64 / p.len() as f64
     }
 
     /// The oracle is the ground truth itself: the Bayes-optimal classifier predicts churn where the
@@ -604,24 +644,47 @@ mod tests {
     #[test]
     fn fitted_model_is_within_two_points_of_bayes_accuracy_and_drops_under_drift() {
         let data = DemoData::embedded().unwrap();
-        let model = ChurnModel::fit_demo(&data, 42).unwrap();
+        let model = ChurnModel::fit_demo(&data).unwrap();
         let columns = DemoColumns::new(&data).unwrap();
         let mut rng = StdRng::seed_from_u64(3);
         let idx: Vec<usize> = (0..5000).map(|_| rng.random_range(0..data.rows())).collect();
-        let calm = columns.drifted_request(&mut rng, &idx, 10.0).unwrap();
-        let bayes = idx
-            .iter()
-            .zip(calm.labels.as_ref().unwrap())
-            .filter(|(i, l)| (columns.truth(**i) >= 0.5) == l.unwrap())
-            .count() as f64
+        let (calm, labels) = columns.drifted_request(&mut rng, &idx, 10.0).unwrap();
+        let bayes = idx.iter().zip(&labels).filter(|(i, l)| (columns.truth(**i) >= 0.5) == **l).count() as f64
             / idx.len() as f64;
-        let calm_accuracy = accuracy(&model, &calm);
+        let calm_accuracy = accuracy(&model, &calm, &labels);
         assert!((bayes - 0.937).abs() < 0.02, "Bayes accuracy {bayes}");
         assert!(calm_accuracy > bayes - 0.015 && calm_accuracy <= bayes + 0.005, "{calm_accuracy} vs {bayes}");
         // 60–90 s of the cycle: charges arrive 35 % too high, the truth did not change.
-        let jumped = columns.drifted_request(&mut rng, &idx, 75.0).unwrap();
-        let drifted_accuracy = accuracy(&model, &jumped);
+        let (jumped, labels) = columns.drifted_request(&mut rng, &idx, 75.0).unwrap();
+        let drifted_accuracy = accuracy(&model, &jumped, &labels);
         assert!(drifted_accuracy < 0.85, "accuracy under drift {drifted_accuracy}");
+    }
+
+    /// The reference's `probability` column (what CBPE calibrates on) is scikit-learn's fit of the
+    /// same model on the same labels (datasets/demo/make_demo.py): the served model must give the
+    /// same probabilities, or CBPE would calibrate a model that is not the one serving. linfa stops
+    /// at a gradient tolerance of 1e-4 and the column is rounded to 6 decimals, hence 0.01.
+    #[test]
+    fn served_probabilities_equal_the_references_scikit_learn_column() {
+        let data = DemoData::embedded().unwrap();
+        let model = ChurnModel::fit_demo(&data).unwrap();
+        let all: Vec<usize> = (0..data.rows()).collect();
+        let served = model.predict(&DemoColumns::new(&data).unwrap().request(&all));
+        let config = crate::config::Sources::embedded().validate().unwrap();
+        let source = config.models[0].reference.clone().unwrap();
+        let frame = crate::monitor::reference::read_frame(&source).unwrap();
+        let Values::Numeric(column) = crate::monitor::reference::column_values(
+            frame.column("probability").unwrap(),
+            driftwatch_stats::drift::FeatureKind::Numeric,
+        )
+        .unwrap() else {
+            unreachable!()
+        };
+        let diffs: Vec<f64> = served.iter().zip(&column).map(|(a, b)| (a - b).abs()).collect();
+        let max = diffs.iter().copied().fold(0.0, f64::max);
+        let mean = diffs.iter().sum::<f64>() / diffs.len() as f64;
+        assert_eq!(served.len(), 20_000);
+        assert!(max < 0.01 && mean < 0.002, "max {max}, mean {mean}");
     }
 
     #[test]
@@ -650,16 +713,14 @@ mod http_tests {
     }
 
     #[tokio::test]
-    async fn predictions_bad_requests_and_accuracy_show_in_the_metrics() {
+    async fn predictions_ids_bad_requests_and_volume_show_in_the_answer_and_metrics() {
         let data = DemoData::embedded().unwrap();
         let options = Options { model_name: "demo-churn".into(), sidecar: None, token: None };
         let server = Arc::new(ModelServer::build(&data, options).unwrap());
-        let mut request = DemoColumns::new(&data)
+        let (mut request, _) = DemoColumns::new(&data)
             .unwrap()
             .drifted_request(&mut StdRng::seed_from_u64(5), &[0, 1, 2, 3], 0.0)
             .unwrap();
-        let labels = vec![Some(true), Some(false), None, Some(true)];
-        request.labels = Some(labels.clone());
         let (status, body) = call(&server, "POST", "/predict", serde_json::to_string(&request).unwrap()).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let answer: Value = serde_json::from_str(&body).unwrap();
@@ -667,27 +728,34 @@ mod http_tests {
         let got: Vec<f64> =
             answer["churn_probability"].as_array().unwrap().iter().map(|p| p.as_f64().unwrap()).collect();
         assert_eq!(got, want);
-        let right = want.iter().zip(&labels).filter(|(p, l)| l.is_some_and(|l| (**p >= 0.5) == l)).count();
+        let ids: Vec<String> = serde_json::from_value(answer["ids"].clone()).unwrap();
+        let prefix = &server.id_prefix;
+        assert_eq!(ids, (0..4).map(|k| format!("{prefix}-{k}")).collect::<Vec<_>>());
+        // The caller's ids are kept; the next made ones continue the count.
+        request.ids = Some(vec!["a".into(), "b".into(), "c".into(), "d".into()]);
+        let (_, body) = call(&server, "POST", "/predict", serde_json::to_string(&request).unwrap()).await;
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["ids"], json!(["a", "b", "c", "d"]));
 
         let (status, body) = call(&server, "POST", "/predict", r#"{"features": {"age": ["x"]}}"#.into()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(body.contains("features.age"), "{body}");
-        request.labels = Some(vec![Some(true)]);
+        request.ids = Some(vec!["a".into()]);
         let (status, body) = call(&server, "POST", "/predict", serde_json::to_string(&request).unwrap()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(body.contains("labels: 1 values, but the features have 4 rows"), "{body}");
+        assert!(body.contains("ids: 1 values, but the features have 4 rows"), "{body}");
 
         let (_, metrics) = call(&server, "GET", "/metrics", String::new()).await;
         for line in [
-            r#"http_requests_total{method="POST",handler="/predict",status="200"} 1"#,
+            r#"http_requests_total{method="POST",handler="/predict",status="200"} 2"#,
             r#"http_requests_total{method="POST",handler="/predict",status="400"} 2"#,
-            r#"model_predictions_total{model_name="demo-churn"} 4"#,
-            r#"model_prediction_duration_seconds_count{model_name="demo-churn"} 1"#,
-            r#"http_request_duration_seconds_count{handler="/predict"} 3"#,
+            r#"model_predictions_total{model_name="demo-churn"} 8"#,
+            r#"model_prediction_duration_seconds_count{model_name="demo-churn"} 2"#,
+            r#"http_request_duration_seconds_count{handler="/predict"} 4"#,
             r#"db_connection_pool_max{pool="driftwatch"} 8"#,
-            &format!(r#"model_accuracy{{model_name="demo-churn"}} {}"#, right as f64 / 3.0),
         ] {
             assert!(metrics.lines().any(|l| l == line), "no line {line} in\n{metrics}");
         }
+        // Accuracy is the sidecar's (from labels), not the model server's own.
+        assert!(!metrics.contains("model_accuracy"), "{metrics}");
     }
 }
