@@ -229,10 +229,12 @@ def ml_model_performance():
               "and the quality realised once labels arrive beside CBPE's estimate before they do.",
               [("model", "Model", "label_values(model_drift_detected, model_name)")], ["driftwatch", "ml"], "model-server")
     b.row("Model server")
-    b.panel("timeseries", "Accuracy (last 1000 labelled predictions)",
+    b.panel("timeseries", "Accuracy (last window of labelled predictions)",
             [('model_accuracy{model_name=~"$model"}', "{{model_name}}")],
             unit="percentunit", minimum=0, maximum=1, thresholds=[(0.85, "transparent")], options=ts(),
-            description="ModelAccuracyDrop fires below 85 % for 10 minutes.")
+            source="driftwatch",
+            description="driftwatch's accuracy of the last [model.performance] window of predictions "
+                        "joined to their labels. ModelAccuracyDrop fires below 85 % for 10 minutes.")
     b.panel("timeseries", "Predictions per second",
             [('sum by (model_name) (rate(model_predictions_total{model_name=~"$model"}[$__rate_interval]))', "{{model_name}}")],
             unit="short", options=ts())
@@ -274,12 +276,13 @@ def ml_model_performance():
              "properties": [{"id": "custom.lineWidth", "value": 1},
                             {"id": "custom.lineStyle", "value": {"fill": "dot", "dash": [0, 10]}}]}]
     for metric, unit in [("accuracy", "percentunit"), ("f1", "percentunit"), ("roc_auc", "short")]:
+        # The demo model server sends predictions and labels: these must show data in the live test.
         b.panel("timeseries", f"Realised vs estimated (CBPE): {metric}",
                 [(perf(metric), "{{model_name}} realised"),
                  (perf(metric, "model_performance_estimated"), "{{model_name}} estimated"),
                  (perf(metric, "model_performance_estimated_lower"), "{{model_name}} lower"),
                  (perf(metric, "model_performance_estimated_upper"), "{{model_name}} upper")],
-                unit=unit, decimals=3, options=ts(), w=8, overrides=band,
+                unit=unit, decimals=3, options=ts(), w=8, overrides=band, source="driftwatch",
                 custom={"lineInterpolation": "stepAfter"},
                 description=f"Solid: {metric} of the last window of predictions joined to their labels "
                             "(model_performance). Dashed: CBPE's estimate from the probabilities of the last "
@@ -304,7 +307,7 @@ def ml_model_performance():
              for counter, legend in [("labels_joined", "joined"), ("labels_unmatched", "unmatched"),
                                      ("predictions_expired", "expired")]]
             + [('sum by (model_name) (driftwatch_predictions_pending{model_name=~"$model"})', "{{model_name}} pending")],
-            options=ts(), w=12, custom={"axisLabel": "per second"},
+            options=ts(), w=12, custom={"axisLabel": "per second"}, source="driftwatch",
             overrides=[{"matcher": {"id": "byRegexp", "options": ".* pending$"},
                         "properties": [{"id": "custom.axisPlacement", "value": "right"},
                                        {"id": "custom.axisLabel", "value": "pending"}]}],
