@@ -30,7 +30,6 @@ Python 3.11.7, numpy 1.26.4, pandas 2.3.3, scikit-learn 1.9.1, scipy 1.17.1, nan
 category-encoders 2.11.2, alibi-detect 0.13.0, torch 2.15.0 (CPU); the versions actually used
 are recorded in the output. Runs in well under a minute.
 """
-import json
 import os
 import platform
 import sys
@@ -38,6 +37,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
+
+from golden_json import dump
 
 warnings.filterwarnings("ignore")
 os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")  # nannyml's usage telemetry
@@ -391,29 +392,6 @@ def auc_part(rng):
 
 
 # --------------------------------------------------------------------------------------------
-
-
-def dump(obj, f, level=0):
-    """JSON with one line per list of scalars (keeps the file small and diffable)."""
-    pad = " " * level
-    if isinstance(obj, dict):
-        f.write("{\n")
-        items = list(obj.items())
-        for i, (k, v) in enumerate(items):
-            f.write(f"{pad} {json.dumps(k)}: ")
-            dump(v, f, level + 1)
-            f.write(",\n" if i + 1 < len(items) else "\n")
-        f.write(pad + "}")
-    elif isinstance(obj, list) and obj and all(isinstance(v, (list, dict)) for v in obj) \
-            and not all(isinstance(v, list) and all(not isinstance(e, (list, dict)) for e in v) for v in obj):
-        f.write("[\n")
-        for i, v in enumerate(obj):
-            f.write(pad + " ")
-            dump(v, f, level + 1)
-            f.write(",\n" if i + 1 < len(obj) else "\n")
-        f.write(pad + "]")
-    else:
-        f.write(json.dumps(obj, allow_nan=False, separators=(",", ":")))
 
 
 def main():

@@ -46,7 +46,6 @@ Run it outside the repo's build, in a venv (PyPI only):
 Generated with Python 3.11.7, numpy 2.4.6, scikit-learn 1.9.1, scipy 1.17.1; the versions
 actually used are recorded in the output. Runs in a second or two.
 """
-import json
 import os
 import platform
 import sys
@@ -68,6 +67,8 @@ from sklearn.metrics import (
     roc_auc_score,
     root_mean_squared_error,
 )
+
+from golden_json import dump
 
 # sklearn warns (and returns 0) on zero division, and on undefined ROC AUC; both are cases here.
 warnings.filterwarnings("ignore")
@@ -411,28 +412,6 @@ def regression_cases(rng):
 
 
 # --------------------------------------------------------------------------------------------
-
-
-def dump(obj, f, level=0):
-    """JSON with one line per list of scalars (keeps the file small and diffable)."""
-    pad = " " * level
-    if isinstance(obj, dict):
-        f.write("{\n")
-        items = list(obj.items())
-        for i, (k, v) in enumerate(items):
-            f.write(f"{pad} {json.dumps(k)}: ")
-            dump(v, f, level + 1)
-            f.write(",\n" if i + 1 < len(items) else "\n")
-        f.write(pad + "}")
-    elif isinstance(obj, list) and obj and all(isinstance(v, dict) for v in obj):
-        f.write("[\n")
-        for i, v in enumerate(obj):
-            f.write(pad + " ")
-            dump(v, f, level + 1)
-            f.write(",\n" if i + 1 < len(obj) else "\n")
-        f.write(pad + "]")
-    else:
-        f.write(json.dumps(obj, allow_nan=False, separators=(",", ":")))
 
 
 def main():
