@@ -3,9 +3,12 @@
 # `prometheus` (a real server that scrapes the sidecar in tests/it/prometheus.rs),
 # `prometheus-alertmanager` (delivers alerts to the sidecar in tests/it/alertmanager.rs) and
 # `docker-compose`, and kubernetes-validate from PyPI (tests/it/deploy.rs checks deploy/ with them),
-# and @grafana/schema with typescript from npm (tests/it/dashboards.rs type-checks the dashboards),
-# and `chromium` (tests/it/report_browser.rs renders the drift report headless), and prometheus_client
-# from PyPI (its strict OpenMetrics parser checks the exposition).
+# and the kserve wheel from PyPI, downloaded, not installed, into ~/.cache/driftwatch-pip
+# (deploy/kubernetes/validate_kserve.py reads KServe's types out of it to check the InferenceService;
+# DRIFTWATCH_KSERVE_WHEEL names it), and @grafana/schema with typescript from npm
+# (tests/it/dashboards.rs type-checks the dashboards), and `chromium` (tests/it/report_browser.rs
+# renders the drift report headless), and prometheus_client from PyPI (its strict OpenMetrics parser
+# checks the exposition).
 # Then turns on the `system-tests` feature, which compiles those tests in; plain `cargo test` leaves
 # them out and needs nothing but Rust.
 set -euo pipefail
@@ -33,6 +36,19 @@ fi
 if ! python3 -c "import prometheus_client" >/dev/null 2>&1; then
     echo "installing prometheus_client (PyPI) for its strict OpenMetrics parser" >&2
     python3 -m pip install -q prometheus_client==0.23.1
+fi
+
+# KServe's SDK wheel (its generated model classes are the InferenceService's types), pinned like the
+# npm packages below. Downloaded only: installing it would pull in KServe's server dependencies.
+KSERVE_VERSION=0.16.0
+pip_cache="$HOME/.cache/driftwatch-pip"
+if [ -z "${DRIFTWATCH_KSERVE_WHEEL:-}" ]; then
+    export DRIFTWATCH_KSERVE_WHEEL="$pip_cache/kserve-$KSERVE_VERSION-py3-none-any.whl"
+    if [ ! -f "$DRIFTWATCH_KSERVE_WHEEL" ]; then
+        echo "downloading the kserve $KSERVE_VERSION wheel (PyPI) for deploy/kubernetes/validate_kserve.py" >&2
+        mkdir -p "$pip_cache"
+        python3 -m pip download -q --no-deps "kserve==$KSERVE_VERSION" -d "$pip_cache"
+    fi
 fi
 
 # @grafana/schema and TypeScript (npm) for tests/it/dashboards.rs, outside the clone; pinned so a new

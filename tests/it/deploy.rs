@@ -2,8 +2,9 @@
 //! `test rules` (every alert and recording rule must appear in a unit test), `amtool check-config`
 //! and one `amtool config routes test` assertion per route, and the generated SLO rules must be what
 //! their generator writes. The core Kubernetes manifests pass `kubernetes-validate --strict`, the
-//! driftwatch config in the ConfigMap validates, and `docker-compose config -q` accepts the compose
-//! file.
+//! KServe InferenceService passes `validate_kserve.py` (KServe's own published types, strictly; it
+//! must also reject a misspelled key, a wrong type and a missing required field), the driftwatch
+//! config in the ConfigMap validates, and `docker-compose config -q` accepts the compose file.
 
 use std::path::Path;
 use std::process::Command;
@@ -148,11 +149,95 @@ fn alertmanager_config_passes_amtool_and_routes_as_designed() {
 
 #[test]
 fn kubernetes_manifests_pass_kubernetes_validate_strict() {
-    for f in ["configmap", "secret", "deployment", "service", "hpa"] {
+    for f in ["configmap", "secret", "deployment", "service", "hpa", "networkpolicy-kserve"] {
         let path = format!("deploy/kubernetes/{f}.yaml");
         // As a module: a console script installed by pip may not be on PATH (pyenv shims).
         let out = run("python3", &["-m", "kubernetes_validate", "--strict", &path]);
         assert!(out.contains("passed"), "{out}");
+    }
+}
+
+/// Runs deploy/kubernetes/validate_kserve.py on `path`: (exit code, stdout and stderr). It reads
+/// KServe's types from the wheel `$DRIFTWATCH_KSERVE_WHEEL` names, which tests/run.sh downloads.
+fn validate_kserve(path: &str) -> (Option<i32>, String) {
+    let wheel = std::env::var("DRIFTWATCH_KSERVE_WHEEL").unwrap_or_else(|_| {
+        panic!(
+            "DRIFTWATCH_KSERVE_WHEEL is not set: it names the kserve wheel validate_kserve.py reads \
+             KServe's types from; bash tests/run.sh downloads it (python3 -m pip download --no-deps \
+             kserve==0.16.0 -d ~/.cache/driftwatch-pip) and sets it"
+        )
+    });
+    assert!(Path::new(&wheel).is_file(), "DRIFTWATCH_KSERVE_WHEEL={wheel} is not a file");
+    let out = Command::new("python3")
+        .args(["deploy/kubernetes/validate_kserve.py", path])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// kubernetes-validate has no schema for the CRD (it warns and exits 0), so the InferenceService is
+/// checked against the types of KServe's SDK, which are generated from the CRD's Go types.
+#[test]
+fn the_kserve_inferenceservice_passes_kserves_own_types_strictly() {
+    let (code, out) = validate_kserve("deploy/kubernetes/inferenceservice.yaml");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("deploy/kubernetes/inferenceservice.yaml: InferenceService/churn passed"), "{out}");
+    let yaml =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes/inferenceservice.yaml"))
+            .unwrap();
+    // What driftwatch needs of it: the logger posts every event to driftwatch's Service.
+    assert!(yaml.contains("url: http://churn-model.ml.svc:9184/ingest/kserve\n"), "{yaml}");
+    assert!(yaml.contains("mode: all\n") && yaml.contains("name: churn\n"), "{yaml}");
+}
+
+/// The validator can fail, at the right place: each broken copy exits 1 (errors, not a missing
+/// wheel, which is 2) and names the JSON path; the unbroken copy passes.
+#[test]
+fn the_kserve_validator_rejects_a_misspelled_key_a_wrong_type_and_a_missing_model_format() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let good = std::fs::read_to_string(root.join("deploy/kubernetes/inferenceservice.yaml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // (file, text replaced, replacement, what the error must say)
+    let cases = [
+        ("unchanged", "", "", "InferenceService/churn passed"),
+        ("loger", "    logger:\n", "    loger:\n", "$.spec.predictor.loger: unknown field (V1beta1PredictorSpec)"),
+        ("urll", "      url: ", "      urll: ", "$.spec.predictor.logger.urll: unknown field (V1beta1LoggerSpec)"),
+        (
+            "wrong-type",
+            "minReplicas: 1\n",
+            "minReplicas: \"1\"\n",
+            "$.spec.predictor.minReplicas: '1' is not of type 'integer'",
+        ),
+        (
+            "no-model-format",
+            "      modelFormat:\n        name: sklearn\n",
+            "",
+            "$.spec.predictor.model.modelFormat: required field missing (V1beta1ModelSpec)",
+        ),
+        // Inside a Kubernetes type: kubernetes-validate's strict definitions, not KServe's.
+        (
+            "k8s-typo",
+            "requests: {",
+            "requets: {",
+            "$.spec.predictor.model.resources.requets: unknown field (io.k8s.api.core.v1.ResourceRequirements)",
+        ),
+    ];
+    for (name, from, to, expect) in cases {
+        let text = if from.is_empty() {
+            good.clone()
+        } else {
+            assert_eq!(good.matches(from).count(), 1, "{name}: {from:?} occurs once in the manifest");
+            good.replace(from, to)
+        };
+        let path = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, text).unwrap();
+        let (code, out) = validate_kserve(path.to_str().unwrap());
+        assert_eq!(code, Some(if name == "unchanged" { 0 } else { 1 }), "{name}:\n{out}");
+        assert!(out.contains(expect), "{name}: expected {expect:?} in:\n{out}");
+        if name != "unchanged" {
+            assert_eq!(out.lines().count(), 1, "{name}: exactly one error:\n{out}");
+        }
     }
 }
 
