@@ -52,13 +52,14 @@ fn planus<T>(r: Result<T, ipc::planus::Error>) -> Result<T, String> {
     r.map_err(|e| format!("invalid message metadata: {e}"))
 }
 
-pub(crate) fn check_stream(body: &[u8]) -> Result<(), String> {
+/// Returns the cells (rows × columns) the stream declares: what decoding it allocates per value.
+pub(crate) fn check_stream(body: &[u8]) -> Result<u64, String> {
     check_reader(&mut std::io::Cursor::new(body), body.len() as u64, REQUEST)
 }
 
 /// Checks the `len` bytes of a stream from `r`'s current position, reading only message metadata
-/// (bodies are skipped), against `limits`.
-pub(crate) fn check_reader(r: &mut (impl Read + Seek), len: u64, limits: Limits) -> Result<(), String> {
+/// (bodies are skipped), against `limits`; returns the cells it declares.
+pub(crate) fn check_reader(r: &mut (impl Read + Seek), len: u64, limits: Limits) -> Result<u64, String> {
     let mut left = len;
     let mut columns = 0usize;
     let mut cells = 0i64;
@@ -70,7 +71,7 @@ pub(crate) fn check_reader(r: &mut (impl Read + Seek), len: u64, limits: Limits)
             mlen = read_i32(r, &mut left)?.ok_or("truncated message length")?;
         }
         if mlen == 0 {
-            return Ok(()); // end of stream
+            return Ok(cells.max(0) as u64); // end of stream
         }
         let mlen = u64::try_from(mlen).map_err(|_| "negative message length")?;
         if mlen > left {
@@ -135,7 +136,7 @@ pub(crate) fn check_reader(r: &mut (impl Read + Seek), len: u64, limits: Limits)
         r.seek(SeekFrom::Current(body_len)).map_err(|e| format!("cannot read the stream: {e}"))?;
         left -= body_len as u64;
     }
-    Ok(())
+    Ok(cells.max(0) as u64)
 }
 
 /// Checks one record batch against its message body; returns its row count.

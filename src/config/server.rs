@@ -22,6 +22,10 @@ const MAX_DECODE_BYTES: Bound<u64> = Bound::between(1 << 20, 1 << 40);
 /// costliest shapes by `tests/it/decode_memory.rs`, with headroom).
 pub(crate) const TEXT_DECODE_FACTOR: usize = 40;
 pub(crate) const ARROW_DECODE_FACTOR: usize = 8;
+/// And for Arrow, on top, per cell (row × column) the stream declares: a boolean or a small integer
+/// is a bit or a byte of body but a `String` (a category) or a JSON value (an output) once decoded,
+/// so bytes alone do not bound it.
+pub(crate) const ARROW_CELL_BYTES: usize = 64;
 const SNAPSHOT_INTERVAL_SECONDS: Bound<f64> = Bound::between(0.05, 86_400.0);
 const SHUTDOWN_GRACE_SECONDS: Bound<f64> = Bound::between(0.0, 3600.0);
 const MAX_LABEL_SETS: Bound<u64> = Bound::between(1, 10_000_000);

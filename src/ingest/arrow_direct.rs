@@ -12,10 +12,10 @@
 use polars_arrow_format::ipc::planus::ReadAsRoot;
 use polars_arrow_format::ipc::{self, Endianness, MessageHeaderRef, Precision, TypeRef};
 
+use super::arrow::{Decoded, assemble, integers_as_numbers};
 use crate::error::ApiError;
-use crate::monitor::batch::{Batch, BatchBuilder, ColumnInput};
+use crate::monitor::batch::ColumnInput;
 use crate::monitor::reference::ModelSpec;
-use driftwatch_stats::drift::FeatureKind;
 
 /// The physical types read here.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -77,21 +77,22 @@ struct Incoming {
     sink: Sink,
 }
 
-/// `None`: not the shape read here (the caller uses polars). `Some(result)`: the batch, or the error
-/// the polars path gives for the same body (unknown feature, wrong column type, unequal lengths).
-pub(crate) fn decode(spec: &ModelSpec, body: &[u8]) -> Option<Result<Batch, ApiError>> {
+/// `None`: not the shape read here (the caller uses polars). `Some(result)`: the batch and
+/// predictions, or the error the polars path gives for the same body (unknown feature, wrong column
+/// type, unequal lengths).
+pub(crate) fn decode(spec: &ModelSpec, body: &[u8]) -> Option<Result<Decoded, ApiError>> {
     let columns = read(spec, body)?;
-    let mut builder = BatchBuilder::new(spec);
-    for c in columns {
-        let input = match c.sink {
-            Sink::Numbers(v) => ColumnInput::Numbers(v),
-            Sink::Text(v) => ColumnInput::Text(v),
-        };
-        if let Err(e) = builder.column(&c.name, &|| format!("columns.{}", c.name), input) {
-            return Some(Err(e));
-        }
-    }
-    Some(builder.finish())
+    let columns = columns
+        .into_iter()
+        .map(|c| {
+            let input = match c.sink {
+                Sink::Numbers(v) => ColumnInput::Numbers(v),
+                Sink::Text(v) => ColumnInput::Text(v),
+            };
+            (c.name, input)
+        })
+        .collect();
+    Some(assemble(spec, columns))
 }
 
 /// Walks the stream's messages (framing already checked by `arrow_guard`, checked again here where
@@ -132,7 +133,7 @@ fn next_i32(body: &[u8], pos: &mut usize) -> Option<Option<i32>> {
 }
 
 /// The columns of a feature stream, each with the sink the polars path would have filled: numbers
-/// for floating-point columns and for integer columns of numeric features, text otherwise.
+/// for floating-point columns and for integer columns [`integers_as_numbers`] names, text otherwise.
 fn schema_columns(spec: &ModelSpec, schema: &ipc::SchemaRef<'_>) -> Option<Vec<Incoming>> {
     if schema.endianness().ok()? != Endianness::Little {
         return None;
@@ -151,8 +152,8 @@ fn schema_columns(spec: &ModelSpec, schema: &ipc::SchemaRef<'_>) -> Option<Vec<I
             return None;
         }
         let name = name.to_owned();
-        let numeric = spec.feature_index(&name).is_some_and(|i| spec.features[i].kind == FeatureKind::Numeric);
-        let numbers = physical.is_float() || (numeric && matches!(physical, Physical::Int { .. }));
+        let numbers =
+            physical.is_float() || (integers_as_numbers(spec, &name) && matches!(physical, Physical::Int { .. }));
         let sink = if numbers { Sink::Numbers(Vec::new()) } else { Sink::Text(Vec::new()) };
         columns.push(Incoming { name, physical, sink });
     }
@@ -304,7 +305,8 @@ mod tests {
     use polars::prelude::*;
 
     use super::*;
-    use crate::ingest::arrow::{Decoded, with_polars};
+    use crate::ingest::arrow::with_polars;
+    use crate::monitor::batch::Batch;
 
     fn spec() -> ModelSpec {
         let config = crate::config::Sources::embedded().validate().unwrap();
@@ -333,11 +335,12 @@ mod tests {
 
     /// The batch (or error) both paths give, as comparable text (NaN prints as NaN).
     fn both(spec: &ModelSpec, body: &[u8]) -> (String, String) {
-        let direct = decode(spec, body).expect("the direct path reads this stream");
-        let polars = with_polars(spec, body).map(|d| match d {
-            Decoded::Features(b) => b,
+        let batch = |d: Decoded| match d {
+            Decoded::Features { batch, .. } => batch.expect("features"),
             Decoded::Series(_) => panic!("a feature stream"),
-        });
+        };
+        let direct = decode(spec, body).expect("the direct path reads this stream").map(batch);
+        let polars = with_polars(spec, body).map(batch);
         let show = |r: Result<Batch, ApiError>| match r {
             Ok(b) => format!("{:?} {:?} {:?}", b.rows, b.columns, b.missing),
             Err(e) => format!("error {} {e}", e.status()),
@@ -419,7 +422,10 @@ mod tests {
     #[test]
     fn what_pyarrow_writes_decodes_with_its_uint8_column_that_polars_could_not_read() {
         let body = include_bytes!("../../tests/fuzz/corpus/ingest_arrow/valid.arrows");
-        let batch = decode(&spec(), body).unwrap().unwrap();
+        let Decoded::Features { batch: Some(batch), predictions: None } = decode(&spec(), body).unwrap().unwrap()
+        else {
+            panic!("features only")
+        };
         let want = [
             "Some(Numeric([31.0, 45.0, NaN, 29.0]))",
             "Some(Numeric([1.0, 12.0, 30.0, 7.0]))",

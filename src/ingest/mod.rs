@@ -55,6 +55,20 @@ impl Format {
     }
 }
 
+impl Format {
+    /// What `/ingest` reserves for decoding the whole of `body`: [`Format::decode_factor`] per
+    /// byte, plus for Arrow a fixed cost per declared cell ([`crate::arrow_guard`] counts them from
+    /// the metadata; a stream it refuses is refused before anything is decoded).
+    pub fn decode_reservation(self, body: &[u8]) -> usize {
+        let cells = match self {
+            Format::ArrowStream => crate::arrow_guard::check_stream(body).unwrap_or(0),
+            Format::Json | Format::Ndjson => 0,
+        };
+        let per_cell = crate::config::server::ARROW_CELL_BYTES;
+        body.len().saturating_mul(self.decode_factor()).saturating_add((cells as usize).saturating_mul(per_cell))
+    }
+}
+
 /// Decodes a body for `spec`: everything `/ingest` does before it touches state. The fuzz targets
 /// (`tests/fuzz`) drive this.
 pub fn decode(spec: &ModelSpec, format: Format, body: &[u8]) -> Result<Decoded, ApiError> {
@@ -94,7 +108,7 @@ pub fn decode_general(spec: &ModelSpec, format: Format, body: &[u8]) -> Result<D
             ndjson::decode(spec, body).map(|(batch, series, predictions)| Decoded { batch, series, predictions })
         }
         Format::ArrowStream => Ok(match arrow::decode(spec, body)? {
-            arrow::Decoded::Features(b) => Decoded { batch: Some(b), series: None, predictions: None },
+            arrow::Decoded::Features { batch, predictions } => Decoded { batch, series: None, predictions },
             arrow::Decoded::Series(s) => Decoded { batch: None, series: Some(s), predictions: None },
         }),
     }
@@ -129,7 +143,14 @@ pub(crate) fn decode_json(spec: &ModelSpec, mut body: json::JsonBody) -> Result<
     };
     let predictions = match row_outputs {
         Some(r) => Some(r.decode(spec, "rows")?),
-        None => predictions::from_columns(spec, ids, outputs, probabilities, batch.as_ref().map(|b| b.rows))?,
+        None => predictions::from_columns(
+            spec,
+            ids,
+            outputs,
+            probabilities,
+            batch.as_ref().map(|b| b.rows),
+            &predictions::JSON_NAMES,
+        )?,
     };
     Ok(Decoded { batch, series, predictions })
 }

@@ -810,7 +810,14 @@ fn predictions_of(
     let Outputs { predictions, probabilities, prediction_at, probability_at, field } = out;
     let classes: Vec<String> = probabilities.iter().flatten().map(|(c, _)| c.clone()).collect();
     let map = probabilities.map(UniqueMap);
-    let result = super::predictions::from_columns(spec, ids, Some(predictions), map, Some(rows));
+    let result = super::predictions::from_columns(
+        spec,
+        ids,
+        Some(predictions),
+        map,
+        Some(rows),
+        &super::predictions::JSON_NAMES,
+    );
     result.map(|p| p.expect("predictions were given")).map_err(|e| match e {
         ApiError::Invalid { status, reason, field: Some(f), message } => {
             let (index, class) = parse_field(&f);

@@ -100,6 +100,21 @@ fn probability_row(cfg: &PerformanceConfig, row: &[(String, f64)], field: &str) 
     }
 }
 
+/// How the columnar form's three fields are named in a body, and so in its errors.
+pub(crate) struct OutputNames {
+    pub(crate) ids: &'static str,
+    pub(crate) predictions: &'static str,
+    pub(crate) probabilities: &'static str,
+}
+
+/// A JSON body's `ids`, `predictions` and `probabilities`.
+pub(crate) const JSON_NAMES: OutputNames =
+    OutputNames { ids: "ids", predictions: "predictions", probabilities: "probabilities" };
+
+/// An Arrow stream's `id`, `prediction` and `probabilities.<class>` columns.
+pub(crate) const ARROW_NAMES: OutputNames =
+    OutputNames { ids: "columns.id", predictions: "columns.prediction", probabilities: "columns.probabilities" };
+
 /// The columnar form: `ids`, `predictions`, `probabilities` (`{"<class>": [...]}`), each as long
 /// as the batch (`rows`, when it has features).
 pub(crate) fn from_columns(
@@ -108,42 +123,46 @@ pub(crate) fn from_columns(
     predictions: Option<Vec<Value>>,
     probabilities: Option<UniqueMap<Vec<Value>>>,
     rows: Option<usize>,
+    names: &OutputNames,
 ) -> Result<Option<Predictions>, ApiError> {
     let Some(predictions) = predictions else {
-        for (field, set) in [("ids", ids.is_some()), ("probabilities", probabilities.is_some())] {
+        for (field, set) in [(names.ids, ids.is_some()), (names.probabilities, probabilities.is_some())] {
             if set {
-                return Err(invalid(field, "needs \"predictions\" beside it"));
+                return Err(invalid(field, format!("needs {:?} beside it", names.predictions)));
             }
         }
         return Ok(None);
     };
-    let cfg = performance(spec, "predictions")?;
+    let cfg = performance(spec, names.predictions)?;
     let n = predictions.len();
     if n == 0 {
-        return Err(invalid("predictions", "is empty"));
+        return Err(invalid(names.predictions, "is empty"));
     }
     if let Some(rows) = rows.filter(|&r| r != n) {
-        return Err(invalid("predictions", format!("has {n} values but the features have {rows} rows")));
+        return Err(invalid(names.predictions, format!("has {n} values but the features have {rows} rows")));
     }
     let ids = match ids {
         None => vec![None; n],
         Some(ids) if ids.len() != n => {
-            return Err(invalid("ids", format!("has {} values for {n} predictions", ids.len())));
+            return Err(invalid(names.ids, format!("has {} values for {n} predictions", ids.len())));
         }
-        Some(ids) => ids.iter().enumerate().map(|(i, v)| id(v, &format!("ids[{i}]"))).collect::<Result<_, _>>()?,
+        Some(ids) => {
+            ids.iter().enumerate().map(|(i, v)| id(v, &format!("{}[{i}]", names.ids))).collect::<Result<_, _>>()?
+        }
     };
     let predictions: Vec<Prediction> = predictions
         .iter()
         .enumerate()
-        .map(|(i, v)| output(cfg, v, &format!("predictions[{i}]")))
+        .map(|(i, v)| output(cfg, v, &format!("{}[{i}]", names.predictions)))
         .collect::<Result<_, _>>()?;
     let probabilities = match probabilities {
         None => vec![None; n],
         Some(map) => {
+            let probabilities = names.probabilities;
             for (k, v) in &map.0 {
                 if v.len() != n {
                     return Err(invalid(
-                        &format!("probabilities.{k}"),
+                        &format!("{probabilities}.{k}"),
                         format!("has {} values for {n} predictions", v.len()),
                     ));
                 }
@@ -157,12 +176,12 @@ pub(crate) fn from_columns(
                             x => row.push((
                                 k.clone(),
                                 x.as_f64().ok_or_else(|| {
-                                    invalid(&format!("probabilities.{k}[{i}]"), format!("expected a number, got {x}"))
+                                    invalid(&format!("{probabilities}.{k}[{i}]"), format!("expected a number, got {x}"))
                                 })?,
                             )),
                         }
                     }
-                    probability_row(cfg, &row, &format!("probabilities[{i}]")).map(Some)
+                    probability_row(cfg, &row, &format!("{probabilities}[{i}]")).map(Some)
                 })
                 .collect::<Result<_, _>>()?
         }

@@ -34,6 +34,7 @@ pub enum StartError {
 pub struct AppState {
     pub(crate) pipeline: Pipeline,
     pub(crate) max_body_bytes: usize,
+    pub(crate) max_decode_bytes: usize,
     pub(crate) alertmanager: Option<AlertmanagerConfig>,
     delivery: Option<Delivery>,
     /// Where snapshots go; `None`: state is in memory only.
@@ -123,6 +124,7 @@ impl AppState {
         Ok(AppState {
             pipeline: Pipeline { models, metrics, series, retrain },
             max_body_bytes: config.server.max_body_bytes,
+            max_decode_bytes: config.server.max_decode_bytes,
             alertmanager: config.alertmanager.clone(),
             delivery,
             data_dir: config.server.data_dir.clone(),

@@ -1,6 +1,8 @@
 //! What decoding a body costs in memory, per byte of body, on the shapes that cost the most (one
-//! tiny value per row, rows as objects, long-form series points): the factor `/ingest` reserves
-//! against `server.max_decode_bytes` must cover it, or the stated memory bound is not one.
+//! tiny value per row, rows as objects, long-form series points, Arrow booleans and small integers
+//! that become strings, model outputs that become JSON values): what `/ingest` reserves against
+//! `server.max_decode_bytes` (`Format::decode_reservation`: per byte, and for Arrow per cell) must
+//! cover it, or the stated memory bound is not one.
 //!
 //! Counted by this binary's allocator, per thread (the decoder runs on one thread), in glibc's
 //! chunk sizes: a 1-byte `String` costs a 32-byte chunk there, not 1 byte.
@@ -102,10 +104,54 @@ fn decoding_never_holds_more_than_the_reserved_factor_of_the_body() {
         IpcStreamWriter::new(&mut buf).finish(&mut df).unwrap();
         buf
     };
+    let arrow = |mut df: polars::prelude::DataFrame| {
+        use polars::prelude::*;
+        let mut buf = Vec::new();
+        IpcStreamWriter::new(&mut buf).finish(&mut df).unwrap();
+        buf
+    };
+    let arrow_outputs = {
+        use polars::prelude::*;
+        arrow(
+            df!(
+                "id" => (0..n as i64).collect::<Vec<_>>(),
+                "prediction" => vec![1i64; n],
+                "probabilities.1" => vec![0.5f64; n]
+            )
+            .unwrap(),
+        )
+    };
+    let arrow_long_outputs = {
+        use polars::prelude::*;
+        arrow(
+            df!(
+                "id" => (0..n).map(|i| format!("request-{i:016}")).collect::<Vec<_>>(),
+                "prediction" => vec!["a-class-name-of-24-bytes"; n]
+            )
+            .unwrap(),
+        )
+    };
+    let arrow_categories = {
+        use polars::prelude::*;
+        arrow(df!(c.as_str() => vec!["a"; n]).unwrap())
+    };
+    let arrow_int_categories = {
+        use polars::prelude::*;
+        arrow(df!(c.as_str() => vec![1i32; n]).unwrap())
+    };
+    let arrow_bool_categories = {
+        use polars::prelude::*;
+        arrow(df!(c.as_str() => vec![true; n]).unwrap())
+    };
     let mut seen = Vec::new();
     for (what, format, body) in [
         ("arrow rows", Format::ArrowStream, arrow_rows),
         ("arrow points", Format::ArrowStream, arrow_points),
+        ("arrow outputs", Format::ArrowStream, arrow_outputs),
+        ("arrow long outputs", Format::ArrowStream, arrow_long_outputs),
+        ("arrow categories", Format::ArrowStream, arrow_categories),
+        ("arrow int categories", Format::ArrowStream, arrow_int_categories),
+        ("arrow bool categories", Format::ArrowStream, arrow_bool_categories),
         ("json columns", Format::Json, column.into_bytes()),
         ("json categories", Format::Json, categories.into_bytes()),
         ("json rows", Format::Json, rows.into_bytes()),
@@ -114,8 +160,9 @@ fn decoding_never_holds_more_than_the_reserved_factor_of_the_body() {
         ("ndjson points", Format::Ndjson, points.into_bytes()),
     ] {
         let f = factor(format, &body);
-        seen.push(format!("{what}: {f:.1}"));
-        assert!(f <= format.decode_factor() as f64, "{what}: {f:.1}x > {}x", format.decode_factor());
+        let reserved = format.decode_reservation(&body) as f64 / body.len() as f64;
+        seen.push(format!("{what}: {f:.1}x of {reserved:.1}x"));
+        assert!(f <= reserved, "{what}: {f:.1}x > the {reserved:.1}x reserved");
     }
     println!("{}", seen.join(", "));
 }

@@ -255,6 +255,36 @@ async fn bodies_in_flight_share_one_memory_budget_and_past_it_answer_429_with_re
     assert_eq!(sample(&m, "driftwatch_decode_bytes_reserved", &[]), Some(0.0));
 }
 
+/// A boolean is a bit of an Arrow body and a `String` once decoded: a 12 kB stream of 100k of them
+/// decoded to 5.6 MB while 8 × 12 kB was reserved (found by tests/it/decode_memory.rs). Its cells
+/// are reserved too now, and more than the whole budget is a 413 to send fewer rows, not a 429 to
+/// retry forever.
+#[tokio::test]
+async fn arrow_cells_are_reserved_so_a_stream_of_booleans_cannot_decode_past_the_budget() {
+    let (_dir, state) =
+        setup(&BASIC_CONFIG.replace("max_body_bytes = 65536", "max_body_bytes = 24576\nmax_decode_bytes = 1048576"));
+    let stream = |n: usize| {
+        let mut df = polars::df!("color" => (0..n).map(|i| i % 3 == 0).collect::<Vec<_>>()).unwrap();
+        let mut buf = Vec::new();
+        {
+            use polars::prelude::SerWriter;
+            polars::prelude::IpcStreamWriter::new(&mut buf).finish(&mut df).unwrap();
+        }
+        buf
+    };
+    let big = stream(100_000);
+    assert!(big.len() * 8 < 1 << 20, "the bytes alone fit the budget");
+    let arrow = Some("application/vnd.apache.arrow.stream");
+    let (s, b) = call(&state, "POST", "/ingest?model=churn", arrow, big).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
+    let b: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!((b["reason"].as_str(), b["field"].as_str()), (Some("payload_too_large"), Some("body")));
+    assert!(b["error"].as_str().unwrap().contains("max_decode_bytes"), "{b}");
+    let (s, b) = call(&state, "POST", "/ingest?model=churn", arrow, stream(5_000)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(sample(&metrics(&state).await, "driftwatch_decode_bytes_reserved", &[]), Some(0.0));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_body_holds_no_request_slot_and_times_out_with_408() {
     let (_dir, state) = setup(&BASIC_CONFIG.replace(
