@@ -3,7 +3,9 @@
 //! with deploy/alertmanager/alertmanager.yml (receivers adapted to loopback, secrets in a temp dir),
 //! and a retrain receiver. Reference-like data streams in, then drifted data: DataDriftDetected
 //! fires, Alertmanager delivers it to driftwatch's /alertmanager, and the receiver gets exactly one
-//! retrain request. The time of each step is printed (BENCHMARKS.md quotes it).
+//! retrain request. The time of each step is printed (BENCHMARKS.md quotes it). The same chain
+//! from real labels: predictions and their later labels go to driftwatch, its `model_accuracy`
+//! falls, and ModelAccuracyDrop fires and reaches the receiver.
 
 use crate::support::process;
 use crate::support::receiver;
@@ -39,12 +41,9 @@ async fn until(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bo
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn drift_alert_reaches_alertmanager_then_driftwatch_then_one_retrain_request() {
-    let rx = Receiver::start("127.0.0.1:0", &[]).await;
-    let dir = tempfile::tempdir().unwrap();
-    support::write_reference(dir.path());
-    let secrets = dir.path().join("secrets");
+/// Alertmanager's secrets (the token driftwatch's /alertmanager wants; the others unused).
+fn write_secrets(dir: &Path) -> std::path::PathBuf {
+    let secrets = dir.join("secrets");
     std::fs::create_dir(&secrets).unwrap();
     for (name, value) in [
         ("driftwatch-token", "am-token"),
@@ -54,6 +53,53 @@ async fn drift_alert_reaches_alertmanager_then_driftwatch_then_one_retrain_reque
     ] {
         std::fs::write(secrets.join(name), value).unwrap();
     }
+    secrets
+}
+
+/// Alertmanager with deploy/'s routes and Prometheus with deploy/'s config at its scrape and
+/// evaluation intervals, loading the rule files in `rules`, all pointed at loopback.
+struct Stack {
+    am: String,
+    prom: String,
+    _processes: [process::Guard; 2],
+}
+
+impl Stack {
+    fn start(dir: &Path, secrets: &Path, sidecar: std::net::SocketAddr, rules: &Path) -> Stack {
+        let am = format!("127.0.0.1:{}", free_port());
+        let am_config = std::fs::read_to_string(Path::new(ROOT).join("deploy/alertmanager/alertmanager.yml"))
+            .unwrap()
+            .replace("http://driftwatch:9184", &format!("http://{sidecar}"))
+            .replace("/etc/alertmanager/secrets", secrets.to_str().unwrap())
+            .replace("smtp.example.org:587", "127.0.0.1:9");
+        std::fs::write(dir.join("alertmanager.yml"), am_config).unwrap();
+        let am_process = spawn_alertmanager(&dir.join("alertmanager.yml"), dir, &am);
+        let prom = format!("127.0.0.1:{}", free_port());
+        let prom_config = std::fs::read_to_string(Path::new(ROOT).join("deploy/prometheus/prometheus.yml"))
+            .unwrap()
+            .replace("rules/*.yml", &format!("{}/*.yml", rules.display()))
+            .replace("driftwatch:9184", &sidecar.to_string())
+            .replace("alertmanager:9093", &am)
+            .replace("localhost:9090", &prom);
+        std::fs::write(dir.join("prometheus.yml"), prom_config).unwrap();
+        let prom_process = spawn_prometheus(&dir.join("prometheus.yml"), dir, &prom);
+        Stack { am, prom, _processes: [am_process, prom_process] }
+    }
+
+    async fn alert_state(&self, client: &reqwest::Client, alertname: &str) -> Option<String> {
+        let a = get_json(client, &format!("http://{}/api/v1/alerts", self.prom)).await;
+        a["data"]["alerts"].as_array()?.iter().find(|a| a["labels"]["alertname"] == alertname)?["state"]
+            .as_str()
+            .map(str::to_owned)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_alert_reaches_alertmanager_then_driftwatch_then_one_retrain_request() {
+    let rx = Receiver::start("127.0.0.1:0", &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    support::write_reference(dir.path());
+    let secrets = write_secrets(dir.path());
 
     // driftwatch: acts on the alert only (its own drift trigger is off), so the one request proves
     // the chain.
@@ -67,26 +113,8 @@ async fn drift_alert_reaches_alertmanager_then_driftwatch_then_one_retrain_reque
     );
     let (_state, sidecar) = support::serve_on_loopback(&config, dir.path()).await;
 
-    // Alertmanager with deploy/'s routes, receivers pointed at loopback.
-    let am = format!("127.0.0.1:{}", free_port());
-    let am_config = std::fs::read_to_string(Path::new(ROOT).join("deploy/alertmanager/alertmanager.yml"))
-        .unwrap()
-        .replace("http://driftwatch:9184", &format!("http://{sidecar}"))
-        .replace("/etc/alertmanager/secrets", secrets.to_str().unwrap())
-        .replace("smtp.example.org:587", "127.0.0.1:9");
-    std::fs::write(dir.path().join("alertmanager.yml"), am_config).unwrap();
-    let _am = spawn_alertmanager(&dir.path().join("alertmanager.yml"), dir.path(), &am);
-
-    // Prometheus with deploy/'s config and rules, at deploy/'s scrape and evaluation intervals.
-    let prom = format!("127.0.0.1:{}", free_port());
-    let prom_config = std::fs::read_to_string(Path::new(ROOT).join("deploy/prometheus/prometheus.yml"))
-        .unwrap()
-        .replace("rules/*.yml", &format!("{ROOT}/deploy/prometheus/rules/*.yml"))
-        .replace("driftwatch:9184", &sidecar.to_string())
-        .replace("alertmanager:9093", &am)
-        .replace("localhost:9090", &prom);
-    std::fs::write(dir.path().join("prometheus.yml"), prom_config).unwrap();
-    let _prom = spawn_prometheus(&dir.path().join("prometheus.yml"), dir.path(), &prom);
+    let stack = Stack::start(dir.path(), &secrets, sidecar, &Path::new(ROOT).join("deploy/prometheus/rules"));
+    let (am, prom) = (stack.am.clone(), stack.prom.clone());
 
     // A model server posting 50 rows every 250 ms (a 200-row window a second) and one point of its
     // latency series (a simulated minute per post: a 12-minute season, noise well under
@@ -181,5 +209,119 @@ async fn drift_alert_reaches_alertmanager_then_driftwatch_then_one_retrain_reque
     spike.store(true, Ordering::Relaxed);
     let fired = until("SeriesAnomalous firing in Prometheus", Duration::from_secs(90), series_alert).await;
     println!("spiked point -> SeriesAnomalous firing {:.1} s", fired.duration_since(t1).as_secs_f64());
+    feeder.abort();
+}
+
+/// ModelAccuracyDrop from real labels: a model server sends ids, predictions and P(1) with its
+/// batches and, a batch later, the labels; driftwatch joins them into `model_accuracy`, which the
+/// shipped rule reads. Right about 95 % of rows, then 60 %: the alert fires, Alertmanager routes it
+/// to driftwatch's /alertmanager, and the receiver gets one retrain request naming it. The rule's
+/// `for: 10m` is cut to 15 s in the copy Prometheus loads (its expression and labels are the
+/// shipped ones), so the test takes a minute, not eleven.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_that_disagree_with_predictions_fire_model_accuracy_drop_and_one_retrain_request() {
+    let rx = Receiver::start("127.0.0.1:0", &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    support::write_reference(dir.path());
+    let secrets = write_secrets(dir.path());
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    for entry in std::fs::read_dir(Path::new(ROOT).join("deploy/prometheus/rules")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let shipped = "expr: model_accuracy < 0.85\n        for: 10m";
+            let text = if text.contains(shipped) {
+                text.replace(shipped, "expr: model_accuracy < 0.85\n        for: 15s")
+            } else {
+                assert!(!text.contains("ModelAccuracyDrop"), "the rule changed: adapt this test");
+                text
+            };
+            std::fs::write(rules.join(path.file_name().unwrap()), text).unwrap();
+        }
+    }
+    let config = format!(
+        "[server]\ndata_dir = \"data\"\n[alertmanager]\nalerts = [\"DataDriftDetected\", \"ModelAccuracyDrop\"]\n\
+         bearer_token_file = \"secrets/driftwatch-token\"\n\
+         [[model]]\nname = \"churn\"\nreference = \"reference.csv\"\nwindow = 200\n\
+         [model.performance]\ntask = \"binary\"\npositive_class = \"1\"\nwindow = 200\nretention_seconds = 3600\n\
+         [model.retrain]\nurl = \"{}\"\ntriggers = [\"alert\"]\n",
+        rx.url()
+    );
+    let (_state, sidecar) = support::serve_on_loopback(&config, dir.path()).await;
+    let stack = Stack::start(dir.path(), &secrets, sidecar, &rules);
+
+    // 50 predictions every 250 ms, the previous batch's labels with each: one evaluation a second.
+    let wrong = Arc::new(AtomicBool::new(false));
+    let client = reqwest::Client::new();
+    let feeder = {
+        let (client, wrong) = (client.clone(), wrong.clone());
+        tokio::spawn(async move {
+            let mut previous: Option<(Vec<String>, Vec<&str>, usize)> = None;
+            for batch in 0usize.. {
+                let rows = batch * 50..batch * 50 + 50;
+                let x: Vec<f64> = rows.clone().map(|k| ((k * 37) % 200) as f64 / 20.0).collect();
+                let ids: Vec<String> = rows.clone().map(|k| format!("req-{k}")).collect();
+                let predictions: Vec<&str> = rows.clone().map(|k| if k % 3 == 0 { "1" } else { "0" }).collect();
+                let p: Vec<f64> = predictions.iter().map(|&c| if c == "1" { 0.8 } else { 0.2 }).collect();
+                let body = json!({"model": "churn", "features": {"x": x}, "ids": ids,
+                    "predictions": predictions, "probabilities": {"1": p}});
+                let _ = client.post(format!("http://{sidecar}/ingest")).json(&body).send().await;
+                if let Some((ids, predictions, first)) = previous.take() {
+                    // Row k's label disagrees with its prediction when k % 20 == 0 (1 in 20), or
+                    // once the labels turn wrong when k % 5 < 2 (2 in 5).
+                    let wrong = wrong.load(Ordering::Relaxed);
+                    let labels: Vec<&str> = predictions
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &c)| {
+                            let k = first + i;
+                            if (wrong && k % 5 < 2) || (!wrong && k % 20 == 0) { flip(c) } else { c }
+                        })
+                        .collect();
+                    let body = json!({"model": "churn", "ids": ids, "labels": labels});
+                    let _ = client.post(format!("http://{sidecar}/labels")).json(&body).send().await;
+                }
+                previous = Some((ids, predictions, batch * 50));
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        })
+    };
+    fn flip(c: &str) -> &'static str {
+        if c == "1" { "0" } else { "1" }
+    }
+
+    // Right 95 % of the time: Prometheus sees model_accuracy = 0.95 and nothing fires.
+    let q = format!("http://{}/api/v1/query?query=model_accuracy", stack.prom);
+    let accuracy = async || get_json(&client, &q).await["data"]["result"][0]["value"][1].as_str().map(str::to_owned);
+    until("model_accuracy = 0.95 in Prometheus", Duration::from_secs(90), async || {
+        accuracy().await.as_deref() == Some("0.95")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert_eq!(stack.alert_state(&client, "ModelAccuracyDrop").await, None, "fired at 95 % accuracy");
+
+    // Then 60 %: 2 of every 5 labels disagree; driftwatch's accuracy falls and the shipped rule fires.
+    let t0 = Instant::now();
+    wrong.store(true, Ordering::Relaxed);
+    let limit = Duration::from_secs(120);
+    until("model_accuracy = 0.6 in Prometheus", limit, async || accuracy().await.as_deref() == Some("0.6")).await;
+    let firing = until("ModelAccuracyDrop firing in Prometheus", limit, async || {
+        stack.alert_state(&client, "ModelAccuracyDrop").await.as_deref() == Some("firing")
+    })
+    .await;
+    let got = rx.wait_for(1, limit).await;
+    let body = got[0].json();
+    assert_eq!(body["trigger"], "alert");
+    assert_eq!(body["model"]["name"], "churn");
+    assert_eq!(body["alert"]["alertname"], "ModelAccuracyDrop");
+    assert_eq!(body["alert"]["labels"]["severity"], "critical");
+    println!(
+        "labels turn wrong -> ModelAccuracyDrop firing {:.1} s -> retrain request {:.1} s",
+        firing.duration_since(t0).as_secs_f64(),
+        t0.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(rx.requests().len(), 1, "the alert keeps firing; still one request");
     feeder.abort();
 }
