@@ -86,7 +86,7 @@ impl ApiError {
         }
     }
 
-    pub(crate) fn field(&self) -> Option<&str> {
+    pub fn field(&self) -> Option<&str> {
         match self {
             ApiError::Invalid { field, .. } => field.as_deref(),
             ApiError::UnknownModel(_) => Some("model"),

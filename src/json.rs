@@ -65,10 +65,11 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str
     let de = &mut serde_json::Deserializer::from_slice(body);
     let parsed = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { None } else { Some(path.as_str()) };
+        // A syntax error outside any value names the whole body.
+        let field = if path == "." { "body" } else { path.as_str() };
         let inner = e.into_inner();
-        json_error(&inner, field, format!("{what}: {inner}"))
+        json_error(&inner, Some(field), format!("{what}: {inner}"))
     })?;
-    de.end().map_err(|e| json_error(&e, None, format!("{what}: {e}")))?;
+    de.end().map_err(|e| json_error(&e, Some("body"), format!("{what}: {e}")))?;
     Ok(parsed)
 }

@@ -114,6 +114,29 @@ pub fn decode_general(spec: &ModelSpec, format: Format, body: &[u8]) -> Result<D
     }
 }
 
+/// What a model server's body is: what `/ingest/oip/{model}` takes, or a KServe logger event at
+/// `/ingest/kserve` (structured mode, or binary mode with these `ce-type` and `ce-id` headers).
+#[derive(Debug, Clone, Copy)]
+pub enum ModelServerBody<'a> {
+    Oip,
+    StructuredEvent,
+    BinaryEvent { ce_type: &'a str, ce_id: &'a str },
+}
+
+/// Decodes a model server's body for `spec` as those routes do before they touch state (the
+/// `model_server` fuzz target drives this).
+pub fn decode_model_server(spec: &ModelSpec, kind: ModelServerBody<'_>, body: &[u8]) -> Result<Decoded, ApiError> {
+    let event = match kind {
+        ModelServerBody::Oip => return oip::decode(spec, body),
+        ModelServerBody::StructuredEvent => oip::structured_event(body)?,
+        ModelServerBody::BinaryEvent { ce_type, ce_id } => oip::binary_event(
+            oip::BinaryHeaders { ty: Some(ce_type.to_owned()), id: Some(ce_id.to_owned()), inferenceservicename: None },
+            body,
+        )?,
+    };
+    oip::decode_event(spec, event)
+}
+
 /// A decoded `/ingest` body: feature samples, series points, predictions, or several; never none.
 #[derive(Debug)]
 pub struct Decoded {

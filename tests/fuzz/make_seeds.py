@@ -111,3 +111,52 @@ write("series_grid", "minute.bin", pairs(minute))
 write("series_grid", "tiny-steps.bin", pairs([(1e-300 * i, 1.0) for i in range(16)] + [(1e11, 2.0)]))
 write("series_grid", "huge-gap.bin", pairs(minute[:20] + [(1e11, 1.0), (1e11 + 1.0, float("nan"))]))
 write("series_grid", "edges.bin", pairs([(0.0, 1e308), (5e-324, -1e308), (1.0, float("inf")), (2.0, float("nan"))]))
+
+
+# model_server: the first byte picks the route (0 /ingest/oip, 1 a structured CloudEvent, 2 a binary
+# request event, 3 a binary response event), the rest is the body, shaped as KServe documents them:
+# v2 (Open Inference Protocol) requests and responses with named tensors of every kind of datatype,
+# [N] and [N, d] shapes, flat and nested data, BYTES; v1 instances and predictions; the logger's
+# structured events with data and data_base64.
+def model_server(name, mode, body):
+    write("model_server", name, bytes([mode]) + (body if isinstance(body, bytes) else json.dumps(body).encode()))
+
+
+v2_request = {
+    "id": "42",
+    "parameters": {"content_type": "pd"},
+    "inputs": [
+        {"name": "age", "shape": [2], "datatype": "INT32", "data": [31, 45]},
+        {"name": "tenure_months", "shape": [2, 1], "datatype": "INT64", "data": [[1], [12]]},
+        {"name": "monthly_charges", "shape": [2], "datatype": "FP32", "data": [70.5, 20.25]},
+        {"name": "support_calls", "shape": [2], "datatype": "UINT8", "data": [0, 2]},
+        {"name": "plan", "shape": [2], "datatype": "BYTES", "data": ["basic", "premium"]},
+        {"name": "region", "shape": [2], "datatype": "BYTES", "data": ["south", "north"],
+         "parameters": {"content_type": "str"}},
+    ],
+}
+v2_response = {
+    "model_name": "demo-churn",
+    "id": "42",
+    "outputs": [
+        {"name": "predict", "shape": [2], "datatype": "INT64", "data": [1, 0]},
+        {"name": "predict_proba", "shape": [2, 2], "datatype": "FP64", "data": [0.2, 0.8, 0.9, 0.1]},
+    ],
+}
+model_server("v2-request.json", 0, v2_request)
+model_server("v2-response.json", 0, v2_response)
+model_server("v2-both.json", 0, {"request": v2_request, "response": v2_response})
+model_server("v2-matrix.json", 0, {"inputs": [
+    {"name": "input-0", "shape": [2, 4], "datatype": "FP64", "data": [31, 1, 70.5, 0, 45, 12, 20.25, 2]}]})
+model_server("v2-bad-shape.json", 0, {"inputs": [{"name": "age", "shape": [3], "datatype": "FP16", "data": [1, 2]}]})
+model_server("v1-instances.json", 0, {"instances": [[31, 1, 70.5, 0], [45, 12, 20.25, 2]]})
+model_server("v1-predictions.json", 3, {"predictions": [1, 0]})
+model_server("binary-request.json", 2, v2_request)
+model_server("binary-response.json", 3, v2_response)
+structured = {"specversion": "1.0", "id": "42", "source": "http://churn-predictor", "inferenceservicename": "demo-churn"}
+model_server("structured-request.json", 1,
+             dict(structured, type="org.kubeflow.serving.inference.request", data=v2_request))
+model_server("structured-base64.json", 1, dict(
+    structured, type="org.kubeflow.serving.inference.response",
+    data_base64=__import__("base64").b64encode(json.dumps(v2_response).encode()).decode()))
+model_server("structured-unknown-type.json", 1, dict(structured, type="io.seldon.serving.inference.request", data={}))
