@@ -1,5 +1,7 @@
 //! State snapshots in the data directory, so a restart continues where the last process stopped:
-//! every model's window (the partial one), warmup buffer or warmup-fitted reference, and last scores.
+//! every model's window (the partial one), warmup buffer or warmup-fitted reference, and last scores,
+//! and every pushed series' detector (history, fitted model, calibration errors, newest points),
+//! taken by [`crate::series`]'s owner and handed in here as [`SeriesSnapshot`]s.
 //! (Pending webhook requests and the retrain policy persist on their own, in `outbox/` and
 //! `policy.json`, at the moment they change.)
 //!
@@ -16,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,12 +27,15 @@ use serde::{Deserialize, Serialize};
 use super::model::{ModelSnapshot, ModelState};
 use crate::clock::unix_now;
 use crate::durable::write_atomically;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SeriesLabels};
+use driftwatch_stats::anomaly::{DetectorSettings, Observation, SeriesDetector};
 
 /// Every monitored model by name: what a snapshot is taken of and restored into.
 pub(crate) type Models = BTreeMap<String, Arc<ModelState>>;
 
-const MAGIC: &[u8; 8] = b"DWSNAP03";
+const MAGIC: &[u8; 8] = b"DWSNAP04";
+/// Without series state ([`legacy::SnapshotV3`]); still read, its series starting empty.
+const MAGIC_V3: &[u8; 8] = b"DWSNAP03";
 /// Checksummed, reports without bin counts and multivariate verdicts ([`legacy`]); still read so
 /// an upgrade keeps its state.
 const MAGIC_V2: &[u8; 8] = b"DWSNAP02";
@@ -42,6 +47,25 @@ pub(crate) const FILE: &str = "snapshot.bin";
 pub(crate) struct Snapshot {
     pub(crate) taken_at: f64,
     pub(crate) models: BTreeMap<String, ModelSnapshot>,
+    /// Each model's pushed series, by model name.
+    pub(crate) series: BTreeMap<String, SeriesSnapshot>,
+}
+
+/// One source's series: the detector settings they were scored with (state under other settings is
+/// not taken back) and each series' state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SeriesSnapshot {
+    pub(crate) settings: DetectorSettings,
+    pub(crate) series: Vec<SeriesState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SeriesState {
+    pub(crate) labels: SeriesLabels,
+    pub(crate) detector: SeriesDetector,
+    pub(crate) last: Option<Observation>,
+    /// The newest scored points, oldest first (for the report).
+    pub(crate) recent: Vec<Observation>,
 }
 
 /// What [`restore`] did, for the log and the tests.
@@ -51,6 +75,8 @@ pub(crate) struct Restored {
     /// (model, why) for model snapshots that were not taken back.
     pub(crate) skipped: Vec<(String, String)>,
     pub(crate) taken_at: Option<f64>,
+    /// The series state, for their owner to take back.
+    pub(crate) series: BTreeMap<String, SeriesSnapshot>,
 }
 
 pub(crate) fn encode(s: &Snapshot) -> Vec<u8> {
@@ -85,6 +111,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Snapshot, DecodeError> {
     if let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) {
         return Ok(postcard::from_bytes(&checked(rest)?)?);
     }
+    if let Some(rest) = bytes.strip_prefix(MAGIC_V3.as_slice()) {
+        let v3: legacy::SnapshotV3 = postcard::from_bytes(&checked(rest)?)?;
+        return Ok(Snapshot { taken_at: v3.taken_at, models: v3.models, series: BTreeMap::new() });
+    }
     if let Some(rest) = bytes.strip_prefix(MAGIC_V2.as_slice()) {
         return Ok(postcard::from_bytes::<legacy::Snapshot>(&checked(rest)?)?.into());
     }
@@ -108,6 +138,13 @@ mod legacy {
     pub(super) struct Snapshot {
         pub(super) taken_at: f64,
         pub(super) models: BTreeMap<String, ModelSnapshot>,
+    }
+
+    /// DWSNAP03: today's model state, no series.
+    #[derive(Serialize, Deserialize)]
+    pub(super) struct SnapshotV3 {
+        pub(super) taken_at: f64,
+        pub(super) models: BTreeMap<String, super::ModelSnapshot>,
     }
 
     #[derive(Serialize, Deserialize)]
@@ -177,7 +214,7 @@ mod legacy {
                     (name, snap)
                 })
                 .collect();
-            super::Snapshot { taken_at: s.taken_at, models }
+            super::Snapshot { taken_at: s.taken_at, models, series: BTreeMap::new() }
         }
     }
 }
@@ -185,9 +222,10 @@ mod legacy {
 /// Longest a snapshot waits for windows being scored to be published.
 const SCORING_WAIT: Duration = Duration::from_secs(10);
 
-/// Copies every model's state (each under its own lock, briefly). Fails if some model's scoring did
-/// not catch up within [`SCORING_WAIT`]; the previous snapshot then stays in place.
-pub(crate) fn take(models: &Models) -> io::Result<Snapshot> {
+/// Copies every model's state (each under its own lock, briefly) beside the series' (`series`, taken
+/// by their owner). Fails if some model's scoring did not catch up within [`SCORING_WAIT`]; the
+/// previous snapshot then stays in place.
+pub(crate) fn take(models: &Models, series: impl FnOnce() -> BTreeMap<String, SeriesSnapshot>) -> io::Result<Snapshot> {
     let mut snaps = BTreeMap::new();
     for (name, m) in models {
         let snap = m.snapshot(SCORING_WAIT).ok_or_else(|| {
@@ -195,12 +233,16 @@ pub(crate) fn take(models: &Models) -> io::Result<Snapshot> {
         })?;
         snaps.insert(name.clone(), snap);
     }
-    Ok(Snapshot { taken_at: unix_now(), models: snaps })
+    Ok(Snapshot { taken_at: unix_now(), models: snaps, series: series() })
 }
 
-/// Writes the snapshot of `models` to `<dir>/snapshot.bin`.
-pub(crate) fn write(models: &Models, dir: &Path) -> io::Result<usize> {
-    let bytes = encode(&take(models)?);
+/// Writes the snapshot of `models` and `series` to `<dir>/snapshot.bin`.
+pub(crate) fn write(
+    models: &Models,
+    series: impl FnOnce() -> BTreeMap<String, SeriesSnapshot>,
+    dir: &Path,
+) -> io::Result<usize> {
+    let bytes = encode(&take(models, series)?);
     write_atomically(&dir.join(FILE), &bytes)?;
     Ok(bytes.len())
 }
@@ -224,7 +266,7 @@ pub(crate) fn restore(models: &Models, metrics: &Metrics, dir: &Path) -> io::Res
             return Ok(Restored::default());
         }
     };
-    let mut restored = Restored { taken_at: Some(snapshot.taken_at), ..Default::default() };
+    let mut restored = Restored { taken_at: Some(snapshot.taken_at), series: snapshot.series, ..Default::default() };
     let mut invalid = false;
     for (name, snap) in snapshot.models {
         match models.get(&name) {
@@ -281,14 +323,14 @@ impl Health {
     }
 }
 
-/// Writes a snapshot every `interval` when some model accepted a batch since the last write (and
-/// retries a failed one every interval). Runs the copy and the fsync on a blocking thread, never on
-/// the reactor.
+/// Writes a snapshot (`write`) every `interval` when some state changed since the last write (its
+/// `generations` differ; a failed write is retried every interval). Runs the copy and the fsync on a
+/// blocking thread, never on the reactor.
 pub(crate) async fn periodic(
-    models: Arc<Models>,
+    generations: impl Fn() -> Vec<u64>,
+    write: impl Fn() -> io::Result<usize> + Clone + Send + 'static,
     metrics: Metrics,
     health: Arc<Health>,
-    dir: PathBuf,
     interval: Duration,
 ) {
     let mut written: Option<Vec<u64>> = None;
@@ -296,17 +338,17 @@ pub(crate) async fn periodic(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let generations: Vec<u64> = models.values().map(|m| m.generation()).collect();
-        if written.as_ref() == Some(&generations) {
+        let now = generations();
+        if written.as_ref() == Some(&now) {
             continue;
         }
-        let (m, d) = (models.clone(), dir.clone());
-        let outcome = match tokio::task::spawn_blocking(move || write(&m, &d)).await {
+        let write = write.clone();
+        let outcome = match tokio::task::spawn_blocking(write).await {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(e) => Err(format!("snapshot task failed: {e}")),
         };
         if outcome.is_ok() {
-            written = Some(generations);
+            written = Some(now);
         }
         health.record(&metrics, outcome);
     }
@@ -347,7 +389,7 @@ features = [{ name = "v", kind = "numeric" }, { name = "c", kind = "categorical"
         let dir = tempfile::tempdir().unwrap();
         let (live, metrics) = models(dir.path());
         live["warm"].append(&batch(5), |_, _| {}).unwrap();
-        let mut snap = take(&live).unwrap();
+        let mut snap = take(&live, BTreeMap::new).unwrap();
         // Columns of different lengths: what made every later /ingest for the model a 500.
         let warmup = snap.models.get_mut("warm").unwrap().warmup.as_mut().unwrap();
         warmup.columns[1] = Values::Categorical(vec![None; 3]);
@@ -373,7 +415,7 @@ features = [{ name = "v", kind = "numeric" }, { name = "c", kind = "categorical"
         let dir = tempfile::tempdir().unwrap();
         let (live, _) = models(dir.path());
         live["warm"].append(&batch(5), |_, _| {}).unwrap();
-        let snap = take(&live).unwrap();
+        let snap = take(&live, BTreeMap::new).unwrap();
         let mut bytes = encode(&snap);
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
@@ -381,6 +423,25 @@ features = [{ name = "v", kind = "numeric" }, { name = "c", kind = "categorical"
         let mut v1 = MAGIC_V1.to_vec();
         v1.extend(postcard::to_stdvec(&snap).unwrap());
         assert_eq!(decode(&v1).unwrap().models.len(), 1);
+    }
+
+    /// A DWSNAP03 file (model state, no series) written by the last release is read back, its
+    /// series starting empty.
+    #[test]
+    fn a_version_3_snapshot_without_series_still_reads() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let (live, _) = models(dir.path());
+        live["warm"].append(&batch(5), |_, _| {}).unwrap();
+        let snap = take(&live, BTreeMap::new).unwrap();
+        let old = legacy::SnapshotV3 { taken_at: snap.taken_at, models: snap.models };
+        let payload = postcard::to_stdvec(&old).unwrap();
+        let mut bytes = MAGIC_V3.to_vec();
+        bytes.extend_from_slice(&sha2::Sha256::digest(&payload));
+        bytes.extend(payload);
+        let back = decode(&bytes).unwrap();
+        assert_eq!((back.models.len(), back.series.len()), (1, 0));
+        assert!(back.models["warm"].warmup.is_some());
     }
 
     /// A DWSNAP02 file (reports without bin counts or multivariate verdicts) written by the last

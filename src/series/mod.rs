@@ -4,16 +4,18 @@
 //! gauges are set from each series' newest point. [`pull`] polls Prometheus for the series of a
 //! `[[pull]]` query.
 //!
-//! May import: `config`, `metrics`, the leaves and `driftwatch_stats`.
+//! May import: `monitor` (the snapshot of its state), `config`, `metrics`, the leaves and
+//! `driftwatch_stats`.
 
 pub(crate) mod pull;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::metrics::{Metrics, OutcomeLabels, SeriesLabels, SourceLabels};
+use crate::monitor::snapshot::{SeriesSnapshot, SeriesState};
 use driftwatch_stats::anomaly::detector::{FitJob, Outcome};
 use driftwatch_stats::anomaly::group::{self, CHANGEPOINT_POINTS};
 use driftwatch_stats::anomaly::{DetectorSettings, Observation, SeriesDetector};
@@ -100,6 +102,8 @@ pub(crate) struct SeriesSource {
     series: Mutex<HashMap<SeriesLabels, Entry>>,
     metrics: Metrics,
     refits: Arc<RefitPool>,
+    /// Changes whenever a detector does (a point, a finished refit): when a snapshot is due.
+    generation: AtomicU64,
 }
 
 /// Refit phases are derived from the labels so that series started together refit apart.
@@ -129,6 +133,7 @@ impl SeriesSource {
             series: Mutex::new(HashMap::new()),
             metrics,
             refits,
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -211,6 +216,7 @@ impl SeriesSource {
             if let Some(o) = &entry.last {
                 self.publish(labels, o);
             }
+            self.generation.fetch_add(1, Ordering::AcqRel);
             // The gauges show the newest point only; this also counts anomalies inside a batch.
             self.metrics.anomalous_points.get_or_create(labels).inc_by(anomalous);
         }
@@ -258,6 +264,7 @@ impl SeriesSource {
 
     fn install(&self, labels: &SeriesLabels, entry: &mut Entry, done: Refit) {
         entry.detector.finish_fit(done.result);
+        self.generation.fetch_add(1, Ordering::AcqRel);
         if let Some(t) = done.changepoint.and_then(|i| entry.detector.timestamp_of(i)) {
             self.metrics.anomaly_changepoint.get_or_create(labels).set(t);
         }
@@ -273,6 +280,60 @@ impl SeriesSource {
         m.anomaly_lower.get_or_create(labels).set(o.lower);
         m.anomaly_upper.get_or_create(labels).set(o.upper);
         m.anomaly_ready.get_or_create(labels).set(if o.ready { 1.0 } else { 0.0 });
+    }
+
+    /// Changes whenever some series' state does.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Every series' state, under the lock (a copy of each detector: its history, fit and errors).
+    pub(crate) fn snapshot(&self) -> SeriesSnapshot {
+        let series = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        let mut states: Vec<SeriesState> = series
+            .iter()
+            .map(|(labels, e)| SeriesState {
+                labels: labels.clone(),
+                detector: e.detector.clone(),
+                last: e.last,
+                recent: e.recent.iter().copied().collect(),
+            })
+            .collect();
+        states.sort_by(|a, b| a.labels.cmp(&b.labels));
+        SeriesSnapshot { settings: self.settings.clone(), series: states }
+    }
+
+    /// Takes back a snapshot's series, before any point arrives, and publishes their gauges as they
+    /// were: each then scores its next point as the process that took the snapshot would have (a
+    /// refit it had running is asked for again at that point). Series under other detector
+    /// settings, no longer allowed, or past `max_series` start afresh; the reason is returned.
+    pub(crate) fn restore(&self, snap: SeriesSnapshot) -> Result<usize, String> {
+        if snap.settings != self.settings {
+            return Err("the detector settings changed".into());
+        }
+        let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        let mut taken = 0;
+        for state in snap.series {
+            let name = state.labels.iter().find(|(k, _)| k == "series").map(|(_, v)| v.as_str());
+            let allowed = self.allow.is_empty() || name.is_some_and(|n| self.allow.contains(n));
+            if !allowed || series.len() >= self.max_series {
+                continue;
+            }
+            let detector = state.detector.resumed();
+            let ready = detector.ready();
+            let mut recent: VecDeque<Observation> = state.recent.into();
+            while recent.len() > self.keep_recent {
+                recent.pop_front();
+            }
+            let entry = Entry { detector, last: state.last, recent };
+            if let Some(o) = &entry.last {
+                self.publish(&state.labels, o);
+            }
+            self.metrics.anomaly_ready.get_or_create(&state.labels).set(if ready { 1.0 } else { 0.0 });
+            series.insert(state.labels, entry);
+            taken += 1;
+        }
+        Ok(taken)
     }
 
     /// Which series behave differently from the others of this source over the newest `points`

@@ -63,9 +63,12 @@ pub async fn serve(
     tracing::info!(addr = %listener.local_addr()?, "listening");
     state.start_background();
     let snapshots = state.data_dir.clone().map(|dir| {
-        let (models, metrics, health) =
-            (state.pipeline.models.clone(), state.metrics().clone(), state.snapshot_health.clone());
-        tokio::spawn(snapshot::periodic(models, metrics, health, dir, state.snapshot_interval))
+        let (metrics, health) = (state.metrics().clone(), state.snapshot_health.clone());
+        let (watched, written) = (state.clone(), state.clone());
+        let dir = Arc::new(dir);
+        let write = move || written.write_snapshot(&dir);
+        let generations = move || watched.snapshot_generations();
+        tokio::spawn(snapshot::periodic(generations, write, metrics, health, state.snapshot_interval))
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -121,12 +124,10 @@ pub async fn serve(
         task.abort();
     }
     if let Some(dir) = state.data_dir.clone() {
-        let models = state.pipeline.models.clone();
-        let written = tokio::time::timeout(
-            FINAL_SNAPSHOT_LIMIT,
-            tokio::task::spawn_blocking(move || snapshot::write(&models, &dir)),
-        )
-        .await;
+        let last = state.clone();
+        let written =
+            tokio::time::timeout(FINAL_SNAPSHOT_LIMIT, tokio::task::spawn_blocking(move || last.write_snapshot(&dir)))
+                .await;
         let failure = match written {
             Ok(Ok(Ok(bytes))) => {
                 tracing::info!(bytes, "final snapshot written");

@@ -120,6 +120,18 @@ impl AppState {
             if let Some(t) = restored.taken_at {
                 tracing::info!(models = ?restored.models, taken_at = t, "state restored from the snapshot");
             }
+            for (name, snap) in restored.series {
+                let outcome = match series.get(&name) {
+                    Some(source) => source.restore(snap),
+                    None => Err("the model is no longer configured".into()),
+                };
+                match outcome {
+                    Ok(n) => tracing::info!(model = %name, series = n, "series state restored from the snapshot"),
+                    Err(why) => {
+                        tracing::warn!(model = %name, reason = %why, "series state in the snapshot not restored")
+                    }
+                }
+            }
         }
         Ok(AppState {
             pipeline: Pipeline { models, metrics, series, retrain },
@@ -152,10 +164,17 @@ impl AppState {
         self.pipeline.metrics.encode()
     }
 
-    /// Writes a snapshot of every model to `<dir>/snapshot.bin` now (what `serve` does periodically
-    /// and at shutdown); returns its size in bytes.
+    /// Writes a snapshot of every model and its pushed series to `<dir>/snapshot.bin` now (what
+    /// `serve` does periodically and at shutdown); returns its size in bytes.
     pub fn write_snapshot(&self, dir: &Path) -> std::io::Result<usize> {
-        snapshot::write(&self.pipeline.models, dir)
+        let series = || self.pipeline.series.iter().map(|(name, s)| (name.clone(), s.snapshot())).collect();
+        snapshot::write(&self.pipeline.models, series, dir)
+    }
+
+    /// What changes with every accepted batch or series point: when a periodic snapshot is due.
+    pub(crate) fn snapshot_generations(&self) -> Vec<u64> {
+        let models = self.pipeline.models.values().map(|m| m.generation());
+        models.chain(self.pipeline.series.values().map(|s| s.generation())).collect()
     }
 
     /// Takes one request slot, or says the sidecar is overloaded.

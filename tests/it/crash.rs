@@ -195,3 +195,70 @@ async fn metrics_can_be_served_on_a_separate_listener() {
         assert_eq!(client.get(format!("http://127.0.0.1:{metrics_port}{probe}")).send().await.unwrap().status(), 200);
     }
 }
+
+/// One point a simulated minute of a latency series with a 12-minute season, `spike` added.
+fn latency_batch(from: usize, n: usize, spike: f64) -> Value {
+    let t: Vec<f64> = (from..from + n).map(|i| 1_732_500_000.0 + 60.0 * i as f64).collect();
+    let v: Vec<f64> = (from..from + n)
+        .map(|i| 5.0 + 2.0 * (i as f64 * std::f64::consts::PI / 6.0).sin() + 0.02 * ((i * 7919) % 11) as f64)
+        .collect();
+    let mut v = v;
+    if let Some(last) = v.last_mut() {
+        *last += spike;
+    }
+    json!({"model": "m", "series": {"latency_p95": {"timestamps": t, "values": v}}})
+}
+
+/// Series state is in the snapshot: after SIGKILL and a restart, a series' next points score exactly
+/// as in a process that never stopped (refits inline in both, so neither has one in flight), and
+/// `anomaly_ready` is 1 across the restart instead of the series warming up again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_keeps_each_series_so_its_next_points_score_as_without_the_restart() {
+    let dir = setup(SNAPSHOT_INTERVAL, "refit_threads = 0");
+    let config = std::fs::read_to_string(dir.path().join("m.toml")).unwrap()
+        + "[model.anomaly]\nstep_seconds = 60\nperiods = [12]\nrefit_every = 6\nmin_deviation = 1.0\n";
+    std::fs::write(dir.path().join("m.toml"), &config).unwrap();
+    // The uninterrupted run: the same config in process, in memory only.
+    let uninterrupted = crate::support::server::state_with(&config, dir.path());
+
+    let port = free_port();
+    let client = reqwest::Client::new();
+    let send = async |body: &Value| -> Value {
+        let r = client.post(format!("http://127.0.0.1:{port}/ingest")).json(body).send().await.unwrap();
+        assert!(r.status().is_success());
+        r.json::<Value>().await.unwrap()["series"]["latest"]["latency_p95"].clone()
+    };
+    let reference = async |body: &Value| -> Value {
+        let (s, r) = crate::support::server::post_json(&uninterrupted, body).await;
+        assert!(s.is_success(), "{r}");
+        r["series"]["latest"]["latency_p95"].clone()
+    };
+    let ready = async || -> Option<f64> {
+        let m = client.get(format!("http://127.0.0.1:{port}/metrics")).send().await.unwrap().text().await.unwrap();
+        let line = m.lines().find(|l| l.starts_with("anomaly_ready{") && l.contains("latency_p95"))?;
+        line.rsplit(' ').next()?.parse().ok()
+    };
+
+    let mut sidecar = start(dir.path(), port).await;
+    let mut at = 0;
+    while at < 120 {
+        let body = latency_batch(at, 10, 0.0);
+        assert_eq!(send(&body).await, reference(&body).await, "points {at}..");
+        at += 10;
+    }
+    assert_eq!(ready().await, Some(1.0));
+    // Past a periodic snapshot, then no warning.
+    tokio::time::sleep(Duration::from_secs_f64(SNAPSHOT_INTERVAL * 5.0)).await;
+    sidecar.0.kill().unwrap();
+    sidecar.0.wait().unwrap();
+
+    let _sidecar = start(dir.path(), port).await;
+    assert_eq!(ready().await, Some(1.0), "warming up again after the restart");
+    for (n, spike) in [(1, 0.0), (5, 0.0), (1, 30.0), (7, 0.0)] {
+        let body = latency_batch(at, n, spike);
+        let (restarted, uninterrupted) = (send(&body).await, reference(&body).await);
+        assert_eq!(restarted, uninterrupted, "points {at}..{}", at + n);
+        assert_eq!(restarted["ready"], true);
+        at += n;
+    }
+}

@@ -414,6 +414,13 @@ impl SeriesDetector {
         fitted.iter().copied().filter(|p| !self.periods.contains(p)).collect()
     }
 
+    /// The detector as a new process takes it back from a snapshot: a refit that was running when
+    /// the snapshot was taken died with that process, so it is asked for again at the next point.
+    pub fn resumed(mut self) -> Self {
+        self.fit_in_flight = false;
+        self
+    }
+
     /// Whether a seasonal fit covers the next point.
     pub fn ready(&self) -> bool {
         match (&self.fit, self.last_index()) {
