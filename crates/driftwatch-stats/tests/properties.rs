@@ -64,11 +64,15 @@ proptest! {
     fn exact_ks_pvalue_equals_lattice_path_count(a in sample(24), b in sample(24)) {
         let (a, b) = (sorted(a), sorted(b));
         let r = ks::ks_2samp_sorted(&a, &b);
-        if r.statistic > 0.0 {
+        // Equal sizes at the smallest step d = 1/n: scipy's alternating sum rounds to 1 + 2^-52,
+        // not a probability, so scipy (and ks_pvalue with it) takes the asymptotic branch there
+        // (0.99996 for n = 7 where the count says 1; a CI proptest case found it).
+        let scipy_falls_back = a.len() == b.len() && (r.statistic * a.len() as f64 - 1.0).abs() < 1e-9;
+        if r.statistic > 0.0 && !scipy_falls_back {
             let want = slow_exact_pvalue(a.len(), b.len(), r.statistic);
             prop_assert!((r.pvalue - want).abs() < 1e-9, "n=({}, {}) d={} got {} want {}",
                 a.len(), b.len(), r.statistic, r.pvalue, want);
-        } else {
+        } else if r.statistic == 0.0 {
             prop_assert_eq!(r.pvalue, 1.0);
         }
     }
