@@ -305,8 +305,9 @@ impl SeriesSource {
 
     /// Takes back a snapshot's series, before any point arrives, and publishes their gauges as they
     /// were: each then scores its next point as the process that took the snapshot would have (a
-    /// refit it had running is asked for again at that point). Series under other detector
-    /// settings, no longer allowed, or past `max_series` start afresh; the reason is returned.
+    /// refit it had running is asked for again at that point). Under other detector settings
+    /// nothing is taken back and the reason is returned; a series no longer allowed, or past
+    /// `max_series`, is left out (not counted in the returned number) and starts afresh.
     pub(crate) fn restore(&self, snap: SeriesSnapshot) -> Result<usize, String> {
         if snap.settings != self.settings {
             return Err("the detector settings changed".into());
