@@ -174,6 +174,8 @@ pub(crate) struct Metrics {
     pub(crate) anomaly_points: Family<SourceLabels, Counter>,
     pub(crate) anomalous_points: Family<SeriesLabels, Counter>,
     pub(crate) anomaly_series_rejected: Family<SourceLabels, Counter>,
+    pub(crate) anomaly_series: Family<SourceLabels, Gauge>,
+    pub(crate) anomaly_series_expired: Family<SourceLabels, Counter>,
     pub(crate) anomaly_refits: Family<OutcomeLabels, Counter>,
     pub(crate) anomaly_refit_seconds: Histogram,
     pub(crate) anomaly_refits_pending: Gauge,
@@ -253,6 +255,8 @@ impl Metrics {
             anomaly_points: Family::default(),
             anomalous_points: Family::default(),
             anomaly_series_rejected: Family::default(),
+            anomaly_series: Family::default(),
+            anomaly_series_expired: Family::default(),
             anomaly_refits: Family::default(),
             anomaly_refit_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             anomaly_refits_pending: Gauge::default(),
@@ -495,6 +499,12 @@ impl Metrics {
             "driftwatch_anomaly_series_rejected",
             "Series refused because the source reached max_series",
             m.anomaly_series_rejected.clone(),
+        );
+        r.register("driftwatch_anomaly_series", "Series a source holds now", m.anomaly_series.clone());
+        r.register(
+            "driftwatch_anomaly_series_expired",
+            "Series dropped, with their gauges, after idle_seconds without a point",
+            m.anomaly_series_expired.clone(),
         );
         r.register("driftwatch_anomaly_refits", "Seasonal refits by outcome (ok, failed)", m.anomaly_refits.clone());
         r.register(

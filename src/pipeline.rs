@@ -135,10 +135,11 @@ impl Pipeline {
     fn apply(&self, model: &Arc<ModelState>, decoded: &ingest::Decoded) -> Result<IngestResponse, ApiError> {
         let name = model.name();
         let source = &self.series[name];
+        let now = unix_now();
         // Everything that can refuse the request is checked before anything is applied.
         if let Some(s) = &decoded.series {
             source
-                .admit(s.series.iter().map(|(n, _)| (n.as_str(), SeriesSource::pushed_labels(name, n))))
+                .admit(s.series.iter().map(|(n, _)| (n.as_str(), SeriesSource::pushed_labels(name, n))), now)
                 .map_err(|e| self.series_refused(name, e))?;
         }
         let mut response = match &decoded.batch {
@@ -167,10 +168,13 @@ impl Pipeline {
             let mut total = SeriesResponse::default();
             for (n, points) in &s.series {
                 let labels = SeriesSource::pushed_labels(name, n);
-                let r = source.push(&labels, points);
+                let r = source.push(&labels, points, now);
                 total.scored += r.scored;
                 total.late += r.late;
                 if let Some(o) = source.last(&labels) {
+                    if let Some(retrain) = &self.retrain {
+                        retrain.on_anomaly(name, n, r.streak, o, now);
+                    }
                     total.latest.insert(n.clone(), o);
                 }
             }

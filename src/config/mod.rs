@@ -268,6 +268,53 @@ mod tests {
     }
 
     #[test]
+    fn the_anomaly_trigger_and_idle_expiry_report_every_misconfiguration_by_field() {
+        let e = validate(
+            r#"
+            [[model]]
+            name = "a"
+            reference = "r.csv"
+            window = 10
+            [model.anomaly]
+            series = ["latency"]
+            idle_seconds = 0.5
+            [model.retrain]
+            url = "http://127.0.0.1:1/"
+            triggers = ["anomaly"]
+            anomaly_series = ["latency", "errors"]
+            anomaly_points = 0
+            "#,
+        )
+        .unwrap_err();
+        let text = e.to_string();
+        for needle in [
+            "anomaly.idle_seconds: must be between 1 and 31536000",
+            "retrain.anomaly_points: must be between 1 and 100000",
+            "retrain.anomaly_series[1]: \"errors\" is not in anomaly.series",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+        assert!(!text.contains("anomaly_series[0]"), "{text}");
+        let e = validate(
+            "[[model]]\nname = \"a\"\nreference = \"r.csv\"\nwindow = 10\n[model.retrain]\nurl = \"http://h/\"\ntriggers = [\"anomaly\"]\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("retrain.anomaly_series: name the pushed series"), "{e}");
+        let e = validate(
+            "[[model]]\nname = \"a\"\nreference = \"r.csv\"\nwindow = 10\n[model.retrain]\nurl = \"http://h/\"\nanomaly_series = [\"x\"]\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("retrain.anomaly_series: applies only when triggers includes"), "{e}");
+        let c = validate(
+            "[[model]]\nname = \"a\"\nreference = \"r.csv\"\nwindow = 10\n[model.retrain]\nurl = \"http://h/\"\ntriggers = [\"anomaly\"]\nanomaly_series = [\"x\"]\n",
+        )
+        .unwrap();
+        let r = c.models[0].retrain.as_ref().unwrap();
+        assert_eq!((r.anomaly_series.as_slice(), r.anomaly_points), (["x".to_owned()].as_slice(), 3));
+        assert_eq!(c.models[0].anomaly.idle_seconds, 3600.0);
+    }
+
+    #[test]
     fn embedded_demo_config_is_valid() {
         let c = Sources::embedded().validate().unwrap();
         assert!(matches!(c.models[0].reference, Some(ReferenceSource::Embedded { .. })));

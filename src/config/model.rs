@@ -189,6 +189,18 @@ pub(crate) fn validate_model(m: RawModel, base: &Base, at: &mut Scope<'_>) -> Op
             }
         }
     }
+    // On the raw tables, so it is reported beside any other problem of either.
+    if let (Some(r), Some(allow)) = (&m.retrain, m.anomaly.as_ref().and_then(|a| a.series.as_ref())) {
+        // An allow-list names every series the model may push: a name outside it could never fire.
+        for (i, name) in r.anomaly_series.iter().enumerate() {
+            if !allow.is_empty() && !allow.contains(name) {
+                at.report(
+                    &format!("retrain.anomaly_series[{i}]"),
+                    format!("{name:?} is not in anomaly.series {allow:?}"),
+                );
+            }
+        }
+    }
     let retrain = m.retrain.and_then(|r| validate_retrain(r, base, at));
     let anomaly = validate_anomaly(m.anomaly, at);
     let features_cfg: Vec<FeatureConfig> = m

@@ -78,6 +78,12 @@ pub(crate) struct RawRetrain {
     /// What may start a retrain: "drift" (this sidecar's windows), "alert" (Alertmanager).
     #[serde(default = "default_triggers")]
     pub(crate) triggers: Vec<Trigger>,
+    /// The `anomaly` trigger: these pushed series, each on its own…
+    #[serde(default)]
+    pub(crate) anomaly_series: Vec<String>,
+    /// …anomalous for this many consecutive points.
+    #[serde(default = "default_anomaly_points")]
+    pub(crate) anomaly_points: u64,
     pub(crate) secret_env: Option<String>,
     pub(crate) secret_file: Option<PathBuf>,
     pub(crate) bearer_token_env: Option<String>,
@@ -103,6 +109,9 @@ pub(crate) struct RawAlertmanager {
 
 fn default_triggers() -> Vec<Trigger> {
     vec![Trigger::Drift, Trigger::Alert]
+}
+fn default_anomaly_points() -> u64 {
+    3
 }
 fn default_for_windows() -> u64 {
     1
@@ -194,6 +203,7 @@ pub(crate) struct RawSeriesSource {
     pub(crate) fallback_window: Option<u64>,
     pub(crate) calibration_window: Option<u64>,
     pub(crate) max_series: Option<u64>,
+    pub(crate) idle_seconds: Option<f64>,
     // [model.anomaly] only.
     pub(crate) series: Option<Vec<String>>,
     // [[pull]] only.

@@ -14,6 +14,7 @@ const FOR_WINDOWS: Bound<u64> = Bound::between(1, 10_000);
 const COOLDOWN_SECONDS: Bound<f64> = Bound::between(0.0, 30.0 * 86_400.0);
 const MAX_PER_HOUR: Bound<u64> = Bound::between(1, 3600);
 const TIMEOUT_SECONDS: Bound<f64> = Bound::above_up_to(0.0, 300.0);
+const ANOMALY_POINTS: Bound<u64> = Bound::between(1, 100_000);
 const MAX_BACKOFF_SECONDS: Bound<f64> = Bound::above_up_to(0.0, 86_400.0);
 
 /// What made driftwatch ask for a retrain.
@@ -30,6 +31,8 @@ pub enum Trigger {
     /// An evaluated window of joined labels scored an accuracy below `[model.performance]
     /// accuracy_target`.
     Performance,
+    /// One of `anomaly_series` scored above 1 on `anomaly_points` consecutive points.
+    Anomaly,
 }
 
 impl Trigger {
@@ -39,6 +42,7 @@ impl Trigger {
             Trigger::Alert => "alert",
             Trigger::Multivariate => "multivariate",
             Trigger::Performance => "performance",
+            Trigger::Anomaly => "anomaly",
         }
     }
 }
@@ -53,6 +57,10 @@ pub struct RetrainConfig {
     /// Empty: fire on `model_drift_detected`; else on any of these features drifting.
     pub features: Vec<String>,
     pub triggers: Vec<Trigger>,
+    /// The pushed series the `anomaly` trigger watches (empty without it).
+    pub anomaly_series: Vec<String>,
+    /// Consecutive anomalous points of one of them that ask for a retrain.
+    pub anomaly_points: u32,
     #[serde(skip)]
     pub secret: Option<Secret>,
     /// Extra request headers (a bearer token among them); only their names are shown.
@@ -90,9 +98,26 @@ pub(crate) fn validate_retrain(r: RawRetrain, base: &Base, at: &mut Scope<'_>) -
     let for_windows = at.bounded("for_windows", r.for_windows, FOR_WINDOWS);
     at.bounded("cooldown_seconds", r.cooldown_seconds, COOLDOWN_SECONDS);
     if r.triggers.is_empty() {
-        at.report("triggers", "name at least one of \"drift\", \"alert\"");
+        at.report(
+            "triggers",
+            "name at least one of \"drift\", \"alert\", \"multivariate\", \"performance\", \"anomaly\"",
+        );
     }
     let max_per_hour = at.bounded("max_per_hour", r.max_per_hour, MAX_PER_HOUR);
+    let anomaly_points = at.bounded("anomaly_points", r.anomaly_points, ANOMALY_POINTS);
+    let wants_anomaly = r.triggers.contains(&Trigger::Anomaly);
+    if wants_anomaly && r.anomaly_series.is_empty() {
+        at.report(
+            "anomaly_series",
+            "name the pushed series whose anomalies ask for a retrain (triggers has \"anomaly\")",
+        );
+    }
+    if !wants_anomaly && !r.anomaly_series.is_empty() {
+        at.report("anomaly_series", "applies only when triggers includes \"anomaly\"");
+    }
+    for (i, name) in r.anomaly_series.iter().enumerate() {
+        at.ok(&format!("anomaly_series[{i}]"), check_name(name));
+    }
     at.bounded("timeout_seconds", r.timeout_seconds, TIMEOUT_SECONDS);
     let max_backoff = at.bounded("max_backoff_seconds", r.max_backoff_seconds, MAX_BACKOFF_SECONDS);
     // The initial backoff is bounded by the maximum actually configured (when that one is valid).
@@ -126,6 +151,8 @@ pub(crate) fn validate_retrain(r: RawRetrain, base: &Base, at: &mut Scope<'_>) -
         max_per_hour: max_per_hour? as u32,
         features: r.features,
         triggers: r.triggers,
+        anomaly_series: r.anomaly_series,
+        anomaly_points: anomaly_points? as u32,
         signed: secret.is_some(),
         secret,
         header_names: headers.iter().map(|(n, _)| n.clone()).collect(),

@@ -26,6 +26,10 @@ const PULL_STEP_SECONDS: Bound<f64> = Bound::between(1.0, 86_400.0);
 const PULL_INTERVAL_SECONDS: Bound<f64> = Bound::between(1.0, 86_400.0);
 const PULL_TIMEOUT_SECONDS: Bound<f64> = Bound::between(0.1, 600.0);
 const PULL_MAX_RESPONSE_BYTES: Bound<u64> = Bound::between(1 << 10, 1 << 30);
+const IDLE_SECONDS: Bound<f64> = Bound::between(1.0, 31_536_000.0);
+/// An hour: past Prometheus' five-minute staleness and a few missed pushes, well before a fleet's
+/// pod churn fills `max_series`.
+const DEFAULT_IDLE_SECONDS: f64 = 3600.0;
 const OUTLIER_SENSITIVITY: Bound<f64> = Bound::strictly_between(0.0, 1.0);
 
 /// Pushed series of one model.
@@ -35,11 +39,18 @@ pub struct AnomalyConfig {
     /// Accepted series names; empty accepts any name, up to `max_series`.
     pub series: Vec<String>,
     pub max_series: usize,
+    /// A series without a point for this long (and three of its steps) is dropped with its gauges.
+    pub idle_seconds: f64,
 }
 
 impl Default for AnomalyConfig {
     fn default() -> Self {
-        AnomalyConfig { detector: Default::default(), series: Vec::new(), max_series: 100 }
+        AnomalyConfig {
+            detector: Default::default(),
+            series: Vec::new(),
+            max_series: 100,
+            idle_seconds: DEFAULT_IDLE_SECONDS,
+        }
     }
 }
 
@@ -57,6 +68,8 @@ pub struct PullConfig {
     /// most about twice this in memory whatever the query returns.
     pub max_response_bytes: usize,
     pub max_series: usize,
+    /// A series the query has not returned for this long (and three steps) is dropped.
+    pub idle_seconds: f64,
     pub outlier_sensitivity: f64,
     #[serde(skip)]
     pub bearer_token: Option<Secret>,
@@ -131,13 +144,14 @@ pub(crate) fn validate_anomaly(raw: Option<RawSeriesSource>, at: &mut Scope<'_>)
     let detector = validate_detector(&r, &mut at);
     let defaults = AnomalyConfig::default();
     let max_series = at.setting("max_series", r.max_series, MAX_SERIES, defaults.max_series as u64) as usize;
+    let idle_seconds = at.setting("idle_seconds", r.idle_seconds, IDLE_SECONDS, defaults.idle_seconds);
     for (i, name) in r.series.iter().flatten().enumerate() {
         at.ok(&format!("series[{i}]"), check_name(name));
     }
     if at.count() > before {
         return None;
     }
-    Some(AnomalyConfig { detector: detector?, series: r.series.unwrap_or_default(), max_series })
+    Some(AnomalyConfig { detector: detector?, series: r.series.unwrap_or_default(), max_series, idle_seconds })
 }
 
 pub(crate) fn validate_pull(r: RawSeriesSource, base: &Base, at: &mut Scope<'_>) -> Option<PullConfig> {
@@ -170,6 +184,7 @@ pub(crate) fn validate_pull(r: RawSeriesSource, base: &Base, at: &mut Scope<'_>)
     let outlier_sensitivity =
         at.bounded("outlier_sensitivity", r.outlier_sensitivity.unwrap_or(0.9), OUTLIER_SENSITIVITY);
     let max_series = at.bounded("max_series", r.max_series.unwrap_or(1000), MAX_SERIES);
+    let idle_seconds = at.setting("idle_seconds", r.idle_seconds, IDLE_SECONDS, DEFAULT_IDLE_SECONDS);
     let token = Secret::resolve(r.bearer_token_env.as_deref(), r.bearer_token_file.as_deref().map(Path::new), base);
     let bearer_token = at.ok("bearer_token_env", token).flatten();
     let detector = validate_detector(&r, at);
@@ -189,6 +204,7 @@ pub(crate) fn validate_pull(r: RawSeriesSource, base: &Base, at: &mut Scope<'_>)
         timeout_seconds: timeout_seconds?,
         max_response_bytes: max_response_bytes? as usize,
         max_series: max_series? as usize,
+        idle_seconds,
         outlier_sensitivity: outlier_sensitivity?,
         bearer_token,
     })

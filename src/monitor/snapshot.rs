@@ -33,7 +33,10 @@ use driftwatch_stats::anomaly::{DetectorSettings, Observation, SeriesDetector};
 /// Every monitored model by name: what a snapshot is taken of and restored into.
 pub(crate) type Models = BTreeMap<String, Arc<ModelState>>;
 
-const MAGIC: &[u8; 8] = b"DWSNAP04";
+const MAGIC: &[u8; 8] = b"DWSNAP05";
+/// Series state without the anomaly streak and without [`SERIES_FORMAT`]; still read, its series
+/// taken back with no streak if their layout is today's, else dropped (they start over).
+const MAGIC_V4: &[u8; 8] = b"DWSNAP04";
 /// Without series state ([`legacy::SnapshotV3`]); still read, its series starting empty.
 const MAGIC_V3: &[u8; 8] = b"DWSNAP03";
 /// Checksummed, reports without bin counts and multivariate verdicts ([`legacy`]); still read so
@@ -43,12 +46,28 @@ const MAGIC_V2: &[u8; 8] = b"DWSNAP02";
 const MAGIC_V1: &[u8; 8] = b"DWSNAP01";
 pub(crate) const FILE: &str = "snapshot.bin";
 
+/// The layout of the series section ([`SeriesSnapshot`], the detector's state among it), written
+/// after the models. Postcard is not self-describing, so when a detector change alters that layout
+/// this is bumped: a snapshot from another layout keeps its models and drops only its series, which
+/// start over, instead of failing to decode or being misread.
+/// `series_layout_is_pinned_bump_series_format_when_it_changes` fails until it is.
+pub(crate) const SERIES_FORMAT: u32 = 1;
+
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Snapshot {
     pub(crate) taken_at: f64,
     pub(crate) models: BTreeMap<String, ModelSnapshot>,
     /// Each model's pushed series, by model name.
     pub(crate) series: BTreeMap<String, SeriesSnapshot>,
+    /// Why the file's series were not read (another layout), if they were not.
+    pub(crate) series_dropped: Option<String>,
+}
+
+/// What precedes the series section: the same fields, in the same order, in DWSNAP03 to 05.
+#[derive(Serialize, Deserialize)]
+struct Head<M> {
+    taken_at: f64,
+    models: M,
 }
 
 /// One source's series: the detector settings they were scored with (state under other settings is
@@ -66,6 +85,8 @@ pub(crate) struct SeriesState {
     pub(crate) last: Option<Observation>,
     /// The newest scored points, oldest first (for the report).
     pub(crate) recent: Vec<Observation>,
+    /// Consecutive points above 1 up to the newest (the retrain policy's anomaly rule).
+    pub(crate) streak: u32,
 }
 
 /// What [`restore`] did, for the log and the tests.
@@ -81,7 +102,10 @@ pub(crate) struct Restored {
 
 pub(crate) fn encode(s: &Snapshot) -> Vec<u8> {
     use sha2::Digest;
-    let payload = postcard::to_stdvec(s).expect("a snapshot serialises");
+    let head = Head { taken_at: s.taken_at, models: &s.models };
+    let mut payload = postcard::to_stdvec(&head).expect("a snapshot serialises");
+    payload.extend(postcard::to_stdvec(&SERIES_FORMAT).expect("a u32 serialises"));
+    payload.extend(postcard::to_stdvec(&s.series).expect("series state serialises"));
     let mut out = MAGIC.to_vec();
     out.extend_from_slice(&sha2::Sha256::digest(&payload));
     out.extend(payload);
@@ -109,17 +133,49 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Snapshot, DecodeError> {
         Ok(payload.to_vec())
     };
     if let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) {
-        return Ok(postcard::from_bytes(&checked(rest)?)?);
+        let payload = checked(rest)?;
+        let (head, rest) = postcard::take_from_bytes::<Head<BTreeMap<String, ModelSnapshot>>>(&payload)?;
+        let (format, rest) = postcard::take_from_bytes::<u32>(rest)?;
+        let series = if format == SERIES_FORMAT {
+            postcard::from_bytes(rest).map_err(|e| format!("series section unreadable: {e}"))
+        } else {
+            Err(format!("series written in layout {format}; this build reads layout {SERIES_FORMAT}"))
+        };
+        return Ok(with_series(head, series));
+    }
+    if let Some(rest) = bytes.strip_prefix(MAGIC_V4.as_slice()) {
+        let payload = checked(rest)?;
+        let (head, rest) = postcard::take_from_bytes::<Head<BTreeMap<String, ModelSnapshot>>>(&payload)?;
+        let series = postcard::from_bytes::<BTreeMap<String, legacy::SeriesSnapshotV4>>(rest)
+            .map(|m| m.into_iter().map(|(k, v)| (k, v.into())).collect())
+            .map_err(|e| format!("DWSNAP04 series in an older detector layout: {e}"));
+        return Ok(with_series(head, series));
     }
     if let Some(rest) = bytes.strip_prefix(MAGIC_V3.as_slice()) {
         let v3: legacy::SnapshotV3 = postcard::from_bytes(&checked(rest)?)?;
-        return Ok(Snapshot { taken_at: v3.taken_at, models: v3.models, series: BTreeMap::new() });
+        return Ok(Snapshot {
+            taken_at: v3.taken_at,
+            models: v3.models,
+            series: BTreeMap::new(),
+            series_dropped: None,
+        });
     }
     if let Some(rest) = bytes.strip_prefix(MAGIC_V2.as_slice()) {
         return Ok(postcard::from_bytes::<legacy::Snapshot>(&checked(rest)?)?.into());
     }
     let body = bytes.strip_prefix(MAGIC_V1.as_slice()).ok_or(DecodeError::BadMagic)?;
     Ok(postcard::from_bytes::<legacy::Snapshot>(body)?.into())
+}
+
+fn with_series(
+    head: Head<BTreeMap<String, ModelSnapshot>>,
+    series: Result<BTreeMap<String, SeriesSnapshot>, String>,
+) -> Snapshot {
+    let (series, series_dropped) = match series {
+        Ok(s) => (s, None),
+        Err(why) => (BTreeMap::new(), Some(why)),
+    };
+    Snapshot { taken_at: head.taken_at, models: head.models, series, series_dropped }
 }
 
 /// The payload of DWSNAP01 and DWSNAP02 files: postcard is not self-describing, so the reports of
@@ -130,9 +186,11 @@ mod legacy {
 
     use serde::{Deserialize, Serialize};
 
+    use crate::metrics::SeriesLabels;
     use crate::monitor::reference::Values;
     use crate::monitor::report::{self, ScoreReport};
     use crate::monitor::window::{Warmup, Window};
+    use driftwatch_stats::anomaly::{DetectorSettings, Observation, SeriesDetector};
 
     #[derive(Serialize, Deserialize)]
     pub(super) struct Snapshot {
@@ -214,7 +272,39 @@ mod legacy {
                     (name, snap)
                 })
                 .collect();
-            super::Snapshot { taken_at: s.taken_at, models, series: BTreeMap::new() }
+            super::Snapshot { taken_at: s.taken_at, models, series: BTreeMap::new(), series_dropped: None }
+        }
+    }
+
+    /// DWSNAP04's series: today's detector, no streak.
+    #[derive(Serialize, Deserialize)]
+    pub(super) struct SeriesSnapshotV4 {
+        pub(super) settings: DetectorSettings,
+        pub(super) series: Vec<SeriesStateV4>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub(super) struct SeriesStateV4 {
+        pub(super) labels: SeriesLabels,
+        pub(super) detector: SeriesDetector,
+        pub(super) last: Option<Observation>,
+        pub(super) recent: Vec<Observation>,
+    }
+
+    impl From<SeriesSnapshotV4> for super::SeriesSnapshot {
+        fn from(s: SeriesSnapshotV4) -> Self {
+            let series = s
+                .series
+                .into_iter()
+                .map(|v| super::SeriesState {
+                    labels: v.labels,
+                    detector: v.detector,
+                    last: v.last,
+                    recent: v.recent,
+                    streak: 0,
+                })
+                .collect();
+            super::SeriesSnapshot { settings: s.settings, series }
         }
     }
 }
@@ -233,7 +323,7 @@ pub(crate) fn take(models: &Models, series: impl FnOnce() -> BTreeMap<String, Se
         })?;
         snaps.insert(name.clone(), snap);
     }
-    Ok(Snapshot { taken_at: unix_now(), models: snaps, series: series() })
+    Ok(Snapshot { taken_at: unix_now(), models: snaps, series: series(), series_dropped: None })
 }
 
 /// Writes the snapshot of `models` and `series` to `<dir>/snapshot.bin`.
@@ -266,6 +356,9 @@ pub(crate) fn restore(models: &Models, metrics: &Metrics, dir: &Path) -> io::Res
             return Ok(Restored::default());
         }
     };
+    if let Some(why) = &snapshot.series_dropped {
+        tracing::warn!(reason = %why, "series state in the snapshot not restored: the series start over");
+    }
     let mut restored = Restored { taken_at: Some(snapshot.taken_at), series: snapshot.series, ..Default::default() };
     let mut invalid = false;
     for (name, snap) in snapshot.models {
@@ -487,5 +580,107 @@ features = [{ name = "v", kind = "numeric" }, { name = "c", kind = "categorical"
         let latest = snap.models["m"].latest.as_ref().unwrap();
         assert_eq!((latest.seq, latest.features[0].scores[0].clone()), (7, score));
         assert!(latest.multivariate.is_empty() && latest.features[0].bin_counts.is_empty());
+    }
+
+    fn one_series() -> BTreeMap<String, SeriesSnapshot> {
+        let settings = DetectorSettings { step_seconds: Some(60.0), ..Default::default() };
+        let mut detector = SeriesDetector::new(&settings, 0);
+        for i in 0..30 {
+            detector.push(&settings, 60.0 * f64::from(i), f64::from(i % 7));
+        }
+        let state = SeriesState {
+            labels: vec![("model_name".into(), "warm".into()), ("series".into(), "s".into())],
+            detector,
+            last: None,
+            recent: Vec::new(),
+            streak: 2,
+        };
+        [("warm".to_owned(), SeriesSnapshot { settings, series: vec![state] })].into_iter().collect()
+    }
+
+    fn framed(magic: &[u8; 8], payload: Vec<u8>) -> Vec<u8> {
+        use sha2::Digest;
+        let mut bytes = magic.to_vec();
+        bytes.extend_from_slice(&sha2::Sha256::digest(&payload));
+        bytes.extend(payload);
+        bytes
+    }
+
+    /// Postcard writes fields in order with no names: a field added to, removed from or retyped in
+    /// the series state (the detector's among it) changes these bytes, and a snapshot of the old
+    /// layout would be misread. When this fails, bump SERIES_FORMAT and take the new digest.
+    #[test]
+    fn series_layout_is_pinned_bump_series_format_when_it_changes() {
+        use sha2::Digest;
+        let settings = DetectorSettings::default();
+        let state = SeriesState {
+            labels: vec![("series".into(), "s".into())],
+            detector: SeriesDetector::new(&settings, 0),
+            last: None,
+            recent: Vec::new(),
+            streak: 0,
+        };
+        let snap = SeriesSnapshot { settings, series: vec![state] };
+        let digest = sha2::Sha256::digest(postcard::to_stdvec(&snap).unwrap());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            (SERIES_FORMAT, hex.as_str()),
+            (1, "03402bee09667c571b7d6ce95f6c0ff355ea4963386a3e6cfbd393f8320ea94e")
+        );
+    }
+
+    #[test]
+    fn series_state_round_trips_with_its_streak_and_another_layout_keeps_the_models() {
+        let dir = tempfile::tempdir().unwrap();
+        let (live, _) = models(dir.path());
+        live["warm"].append(&batch(5), |_, _| {}).unwrap();
+        let snap = take(&live, one_series).unwrap();
+        let back = decode(&encode(&snap)).unwrap();
+        // Compared as bytes: the detector's scratch buffer is not state and not serialised.
+        let bytes = |s: &BTreeMap<String, SeriesSnapshot>| postcard::to_stdvec(s).unwrap();
+        assert_eq!((bytes(&back.series), back.series_dropped.clone()), (bytes(&one_series()), None));
+        assert_eq!(back.series["warm"].series[0].streak, 2);
+
+        // The same file as a build with another series layout wrote it: models read, series dropped.
+        let head = Head { taken_at: snap.taken_at, models: &snap.models };
+        let mut payload = postcard::to_stdvec(&head).unwrap();
+        payload.extend(postcard::to_stdvec(&(SERIES_FORMAT + 1)).unwrap());
+        payload.extend([1, 2, 3]);
+        let other = decode(&framed(MAGIC, payload)).unwrap();
+        assert_eq!(other.models.keys().collect::<Vec<_>>(), ["warm"]);
+        assert!(other.series.is_empty());
+        assert!(other.series_dropped.unwrap().contains("layout 2"));
+    }
+
+    #[test]
+    fn a_dwsnap04_snapshot_reads_its_series_with_no_streak() {
+        let dir = tempfile::tempdir().unwrap();
+        let (live, _) = models(dir.path());
+        live["warm"].append(&batch(5), |_, _| {}).unwrap();
+        let snap = take(&live, BTreeMap::new).unwrap();
+        let v4_series: BTreeMap<String, legacy::SeriesSnapshotV4> = one_series()
+            .into_iter()
+            .map(|(k, v)| {
+                let series = v
+                    .series
+                    .into_iter()
+                    .map(|s| legacy::SeriesStateV4 {
+                        labels: s.labels,
+                        detector: s.detector,
+                        last: s.last,
+                        recent: s.recent,
+                    })
+                    .collect();
+                (k, legacy::SeriesSnapshotV4 { settings: v.settings, series })
+            })
+            .collect();
+        // DWSNAP04 serialised the whole struct: taken_at, models, series.
+        let mut payload = postcard::to_stdvec(&Head { taken_at: snap.taken_at, models: &snap.models }).unwrap();
+        payload.extend(postcard::to_stdvec(&v4_series).unwrap());
+        let back = decode(&framed(MAGIC_V4, payload)).unwrap();
+        let mut want = one_series();
+        want.get_mut("warm").unwrap().series[0].streak = 0;
+        let bytes = |s: &BTreeMap<String, SeriesSnapshot>| postcard::to_stdvec(s).unwrap();
+        assert_eq!((bytes(&back.series), back.models.len()), (bytes(&want), 1));
     }
 }

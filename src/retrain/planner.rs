@@ -15,13 +15,14 @@ use serde::{Deserialize, Serialize};
 
 use super::policy::{PolicyState, Verdict};
 use super::webhook::outbox::{Entry, Outbox};
-use super::webhook::{AlertInfo, DriftedFeature, ModelRef, RetrainRequest, WindowInfo};
+use super::webhook::{AlertInfo, AnomalyInfo, DriftedFeature, ModelRef, RetrainRequest, WindowInfo};
 use crate::config::{RetrainConfig, Trigger};
 use crate::digest::key_from;
 use crate::durable::write_atomically;
 use crate::metrics::{DecisionLabels, Metrics};
 use crate::monitor::performance::PerformanceReport;
 use crate::monitor::report::WindowReport;
+use driftwatch_stats::anomaly::Observation;
 
 /// Alerts remembered for deduplication (by fingerprint and start): far more than Alertmanager re-sends.
 const SEEN_ALERTS: usize = 4096;
@@ -173,6 +174,49 @@ impl Retrainer {
             multivariate: report.multivariate.clone(),
             performance: None,
             alert: None,
+            anomaly: None,
+        };
+        match self.send(&mut state, target, request, now, None) {
+            Ok(_) => Verdict::Request,
+            Err(e) => {
+                tracing::error!(model, error = %e, "could not write the retrain request to the outbox");
+                Verdict::Wait
+            }
+        }
+    }
+
+    /// A push to one of the model's series left it `streak` consecutive points above 1, `newest`
+    /// last. At the model's `anomaly_points` or more (for a series it names), a request, through the
+    /// same cooldown and hourly cap as every trigger. The streak keeps growing through a cooldown, so
+    /// an anomaly that outlasts it asks again, as persisting drift does.
+    pub(crate) fn on_anomaly(&self, model: &str, series: &str, streak: u32, newest: Observation, now: f64) -> Verdict {
+        let Some(target) = self.targets.get(model) else { return Verdict::Wait };
+        let rc = &target.config;
+        if !rc.triggers.contains(&Trigger::Anomaly)
+            || streak < rc.anomaly_points
+            || !rc.anomaly_series.iter().any(|s| s == series)
+        {
+            return Verdict::Wait;
+        }
+        let mut state = self.lock();
+        let verdict = state.models.entry(model.to_owned()).or_default().check(rc, now);
+        self.count(model, Trigger::Anomaly, verdict);
+        if verdict != Verdict::Request {
+            return verdict;
+        }
+        let request = RetrainRequest {
+            idempotency_key: key_from(&[&self.instance, model, "anomaly", series, &newest.timestamp.to_string()]),
+            model: ModelRef { name: model.into(), version: target.version.clone() },
+            trigger: Trigger::Anomaly,
+            reason: format!("series {series} scored above 1 on {streak} consecutive points"),
+            instance: self.instance.clone(),
+            timestamp: now,
+            window: None,
+            features: Vec::new(),
+            multivariate: Vec::new(),
+            performance: None,
+            alert: None,
+            anomaly: Some(AnomalyInfo { series: series.into(), consecutive_points: streak, point: newest }),
         };
         match self.send(&mut state, target, request, now, None) {
             Ok(_) => Verdict::Request,
@@ -220,6 +264,7 @@ impl Retrainer {
             multivariate: Vec::new(),
             performance: Some(report.clone()),
             alert: None,
+            anomaly: None,
         };
         match self.send(&mut state, target, request, now, None) {
             Ok(_) => Verdict::Request,
@@ -261,6 +306,7 @@ impl Retrainer {
                     multivariate: Vec::new(),
                     performance: None,
                     alert: Some(alert),
+                    anomaly: None,
                 };
                 self.send(&mut state, target, request, now, Some(key))?;
                 return Ok(AlertAction::Requested);

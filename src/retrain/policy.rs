@@ -91,6 +91,8 @@ mod tests {
             max_per_hour,
             features: vec![],
             triggers: vec![crate::config::Trigger::Drift, crate::config::Trigger::Alert],
+            anomaly_series: vec![],
+            anomaly_points: 3,
             secret: None,
             headers: vec![],
             header_names: vec![],

@@ -216,7 +216,8 @@ pub(crate) async fn poll_once(
                         .inc_by(n);
                 }
             }
-            if source.admit(std::iter::once(("", labels.clone()))).is_err() {
+            let now = crate::clock::unix_now();
+            if source.admit(std::iter::once(("", labels.clone())), now).is_err() {
                 metrics.anomaly_series_rejected.get_or_create(&SourceLabels::new(&name)).inc();
                 continue;
             }
@@ -228,7 +229,7 @@ pub(crate) async fn poll_once(
                     .get_or_create(&PullLabels { query: name.clone(), outcome: "bad_timestamp".into() })
                     .inc_by(dropped);
             }
-            scored += source.push(&labels, &points).scored;
+            scored += source.push(&labels, &points, now).scored;
         }
         source.mark_outliers(OUTLIER_POINTS, sensitivity);
         scored

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::clock::unix_now;
 use crate::config::{AlertmanagerConfig, Config, PullConfig, Secret};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -13,7 +14,7 @@ use crate::monitor::{self, LoadError, snapshot};
 use crate::pipeline::Pipeline;
 use crate::retrain::webhook::client::{Delivery, Sleeper, TokioSleeper};
 use crate::retrain::{self, OpenError};
-use crate::series::{RefitPool, SeriesSource};
+use crate::series::{Limits, RefitPool, SeriesSource};
 
 /// Scored points kept per pushed series for the live drift report: four hours of one-minute points,
 /// about 15 KB a series (pulled series keep none).
@@ -86,15 +87,13 @@ impl AppState {
             .iter()
             .map(|mc| {
                 let a = &mc.anomaly;
-                let source = SeriesSource::new(
-                    &mc.name,
-                    a.detector.clone(),
-                    &a.series,
-                    a.max_series,
-                    REPORT_POINTS,
-                    metrics.clone(),
-                    refits.clone(),
-                );
+                let limits = Limits {
+                    allow: a.series.clone(),
+                    max_series: a.max_series,
+                    keep_recent: REPORT_POINTS,
+                    idle_seconds: a.idle_seconds,
+                };
+                let source = SeriesSource::new(&mc.name, a.detector.clone(), limits, metrics.clone(), refits.clone());
                 (mc.name.clone(), source)
             })
             .collect::<BTreeMap<_, _>>();
@@ -102,15 +101,13 @@ impl AppState {
             .pulls
             .iter()
             .map(|p| {
-                let source = SeriesSource::new(
-                    &p.name,
-                    p.detector.clone(),
-                    &[],
-                    p.max_series,
-                    0,
-                    metrics.clone(),
-                    refits.clone(),
-                );
+                let limits = Limits {
+                    allow: Vec::new(),
+                    max_series: p.max_series,
+                    keep_recent: 0,
+                    idle_seconds: p.idle_seconds,
+                };
+                let source = SeriesSource::new(&p.name, p.detector.clone(), limits, metrics.clone(), refits.clone());
                 (p.clone(), source)
             })
             .collect();
@@ -122,8 +119,8 @@ impl AppState {
             }
             for (name, snap) in restored.series {
                 let outcome = match series.get(&name) {
-                    Some(source) => source.restore(snap),
-                    None => Err("the model is no longer configured".into()),
+                    Some(source) => source.restore(snap, unix_now()).map_err(|e| e.to_string()),
+                    None => Err("the model is no longer configured".to_owned()),
                 };
                 match outcome {
                     Ok(n) => tracing::info!(model = %name, series = n, "series state restored from the snapshot"),
@@ -190,8 +187,8 @@ impl AppState {
         Reservation { budget: self.decode_budget.clone(), permit: None, gauge: self.metrics().decode_bytes.clone() }
     }
 
-    /// Starts delivering the outbox (requests left from before a restart first) and polling every
-    /// `[[pull]]`.
+    /// Starts delivering the outbox (requests left from before a restart first), polling every
+    /// `[[pull]]` and expiring idle series.
     pub fn start_background(&self) {
         if let Some(d) = &self.delivery {
             d.clone().spawn();
@@ -199,6 +196,19 @@ impl AppState {
         for (pull, source) in &self.pulls {
             tokio::spawn(crate::series::pull::run(pull.clone(), source.clone(), self.metrics().clone()));
         }
+        for source in self.series_sources() {
+            tokio::spawn(crate::series::expire_periodically(source));
+        }
+    }
+
+    fn series_sources(&self) -> Vec<Arc<SeriesSource>> {
+        self.pipeline.series.values().chain(self.pulls.iter().map(|(_, s)| s)).cloned().collect()
+    }
+
+    /// Expires, in every source, the series idle at `now` (what the background task does on its
+    /// schedule); returns how many went.
+    pub fn expire_idle_series(&self, now: f64) -> usize {
+        self.series_sources().iter().map(|s| s.expire_idle(now)).sum()
     }
 }
 

@@ -32,6 +32,7 @@ pub(crate) struct DemoData {
     pub(crate) columns: Vec<Values>,
     /// The reference's labels (its `[model.performance]` label column) as text, which the demo model
     /// server is fitted on; empty without that section.
+    #[cfg_attr(not(feature = "model-server"), allow(dead_code))]
     pub(crate) labels: Vec<Option<String>>,
 }
 

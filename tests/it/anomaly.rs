@@ -488,3 +488,106 @@ async fn concurrent_pushes_of_new_series_never_exceed_max_series() {
     assert_eq!((accepted, exported), (3, 3), "{m}");
     assert_eq!(sample(&m, "driftwatch_anomaly_series_rejected_total", &[]), Some(61.0));
 }
+
+/// Spikes that triple, after `n` normal points of [`series`]: each misses by more than any error
+/// before it (the calibrated band) and is surprising against "the last excursion persists" (the
+/// excursion rule).
+fn with_growing_spikes(n: usize, spikes: usize) -> Vec<(f64, f64)> {
+    let mut points = series(n + spikes, None);
+    for (k, p) in points[n..].iter_mut().enumerate() {
+        p.1 += 30.0 * 3f64.powi(k as i32);
+    }
+    points
+}
+
+/// `idle_seconds`: a series nothing arrived for is dropped with every gauge and its counter, the
+/// source's series count falls, and a series that comes back starts over, warming up.
+#[tokio::test]
+async fn idle_series_are_expired_with_their_gauges_and_come_back_warming_up() {
+    let config = CONFIG.replace("max_series = 3", "max_series = 3\nidle_seconds = 300");
+    let (_d, state) = setup(&config);
+    for name in ["error_ratio", "latency"] {
+        let (s, b) = post_json(&state, &json_body(name, &series(40, Some(39)))).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    let m = metrics(&state).await;
+    assert_eq!(sample(&m, "driftwatch_anomaly_series", &[("source", "churn")]), Some(2.0));
+    assert!(sample(&m, "driftwatch_anomalous_points_total", &[("series", "latency")]).is_some());
+    let now = driftwatch_now();
+    // 100 s later is within idle_seconds (and three 60 s steps): nothing goes.
+    assert_eq!(state.expire_idle_series(now + 100.0), 0);
+    assert_eq!(state.expire_idle_series(now + 301.0), 2);
+    let m = metrics(&state).await;
+    assert_eq!(sample(&m, "driftwatch_anomaly_series", &[("source", "churn")]), Some(0.0));
+    assert_eq!(sample(&m, "driftwatch_anomaly_series_expired_total", &[("source", "churn")]), Some(2.0));
+    for line in m.lines().filter(|l| !l.starts_with('#')) {
+        assert!(!line.contains("series=\""), "an expired series' sample is still exported: {line}");
+    }
+    // Back after its expiry: a new detector, warming up (anomaly_ready 0), its counter from 0.
+    let (s, b) = post_json(&state, &json_body("latency", &series(5, None))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let m = metrics(&state).await;
+    assert_eq!(sample(&m, "anomaly_ready", &[("series", "latency")]), Some(0.0));
+    assert_eq!(sample(&m, "driftwatch_anomalous_points_total", &[("series", "latency")]), Some(0.0));
+    assert_eq!(sample(&m, "driftwatch_anomaly_series", &[("source", "churn")]), Some(1.0));
+}
+
+fn driftwatch_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+/// The retrain policy's anomaly rule: a named series above 1 on `anomaly_points` consecutive
+/// points asks for one retrain, naming the series and its newest point; a series it does not name
+/// never does, and the same anomaly going on inside the cooldown asks no second time.
+#[tokio::test]
+async fn a_named_series_anomalous_for_anomaly_points_in_a_row_requests_one_retrain() {
+    let rx = crate::support::receiver::Receiver::start("127.0.0.1:0", &[]).await;
+    let config = format!(
+        "{}\n[model.retrain]\nurl = \"{}\"\ntriggers = [\"anomaly\"]\nanomaly_series = [\"latency\"]\nanomaly_points = 3\ncooldown_seconds = 3600\n",
+        CONFIG.replace("[server]\n", "[server]\ndata_dir = \"data\"\n"),
+        rx.url()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::server::write_reference(dir.path());
+    let state = crate::support::server::state_with(&config, dir.path());
+    state.start_background();
+
+    // The oracle: the detector alone scores the three spikes above 1 and the points before not.
+    let points = with_growing_spikes(40, 4);
+    let s = settings();
+    let mut d = SeriesDetector::new(&s, 0);
+    let mut flags = Vec::new();
+    for &(t, v) in &points {
+        if let Outcome::Scored(o) = d.push(&s, t, v) {
+            flags.push(o.anomalous());
+        }
+        if let Some(job) = d.take_fit_job(&s) {
+            d.finish_fit(job.run());
+        }
+    }
+    assert_eq!(&flags[flags.len() - 5..], [false, true, true, true, true], "the spikes must each score above 1");
+
+    // The series it does not name, spiking the same way: no request.
+    post_json(&state, &json_body("error_ratio", &points)).await;
+    // Two anomalous points of the named one, then the third: one request.
+    let (s1, b1) = post_json(&state, &json_body("latency", &points[..42])).await;
+    assert_eq!(s1, StatusCode::OK, "{b1}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(rx.requests().is_empty(), "two anomalous points are not three");
+    post_json(&state, &json_body("latency", &points[42..43])).await;
+    let got = rx.wait_for(1, std::time::Duration::from_secs(10)).await;
+    let payload = got[0].json();
+    assert_eq!(payload["trigger"], "anomaly", "{payload}");
+    assert_eq!(payload["anomaly"]["series"], "latency");
+    assert_eq!(payload["anomaly"]["consecutive_points"], 3);
+    assert_eq!(payload["anomaly"]["point"]["value"].as_f64(), Some(points[42].1));
+    assert!(payload["reason"].as_str().unwrap().contains("3 consecutive points"), "{payload}");
+    // The fourth spike is inside the cooldown: counted as such, not sent.
+    post_json(&state, &json_body("latency", &points[43..])).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(rx.requests().len(), 1);
+    let m = metrics(&state).await;
+    let decided =
+        |d: &str| sample(&m, "driftwatch_retrain_decisions_total", &[("trigger", "anomaly"), ("decision", d)]);
+    assert_eq!((decided("requested"), decided("cooldown")), (Some(1.0), Some(1.0)));
+}

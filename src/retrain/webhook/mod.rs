@@ -42,6 +42,9 @@ pub(crate) struct RetrainRequest {
     pub(crate) performance: Option<crate::monitor::performance::PerformanceReport>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub(crate) alert: Option<AlertInfo>,
+    /// The series and its newest point (anomaly trigger only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub(crate) anomaly: Option<AnomalyInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +69,15 @@ pub(crate) struct DriftedFeature {
     pub(crate) name: String,
     pub(crate) samples: usize,
     pub(crate) scores: Vec<ScoreReport>,
+}
+
+/// The pushed series behind an anomaly-triggered request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AnomalyInfo {
+    pub(crate) series: String,
+    pub(crate) consecutive_points: u32,
+    /// The newest of them: timestamp, value, score, expected, lower, upper, ready.
+    pub(crate) point: driftwatch_stats::anomaly::Observation,
 }
 
 /// The Alertmanager alert behind an alert-triggered request.
