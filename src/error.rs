@@ -47,6 +47,20 @@ impl ApiError {
         }
     }
 
+    /// A body whose decoding needs more than the whole of `server.max_decode_bytes`: it would never
+    /// be granted, so a 413, not a 429 to retry forever.
+    pub(crate) fn decode_too_large(needed: usize, limit: usize) -> Self {
+        ApiError::Invalid {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            reason: "payload_too_large",
+            field: Some("body".into()),
+            message: format!(
+                "decoding this stream takes up to {needed} bytes (its cells are strings or values once decoded), \
+                 more than server.max_decode_bytes = {limit}: send fewer rows per request"
+            ),
+        }
+    }
+
     /// A missing or wrong bearer token.
     pub(crate) fn unauthorized() -> Self {
         ApiError::Invalid {

@@ -171,19 +171,9 @@ async fn ingest(
     let format = Format::from_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
     let (bytes, mut reservation) = read_limited(state, headers, body, format).await?;
     // What the body's bytes do not cover (an Arrow stream's cells), now that the whole of it is here.
-    // More than the whole budget would never be granted: that is a 413, not a 429 to retry forever.
     let needed = format.decode_reservation(&bytes);
     if needed > state.max_decode_bytes {
-        return Err(ApiError::Invalid {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            reason: "payload_too_large",
-            field: Some("body".into()),
-            message: format!(
-                "decoding this stream takes up to {needed} bytes (its cells are strings or values once decoded), \
-                 more than server.max_decode_bytes = {}: send fewer rows per request",
-                state.max_decode_bytes
-            ),
-        });
+        return Err(ApiError::decode_too_large(needed, state.max_decode_bytes));
     }
     reservation.grow(needed.saturating_sub(bytes.len() * format.decode_factor()))?;
     off_the_reactor(state, reservation, "ingest", move |state| state.pipeline.ingest(format, query_model, &bytes)).await
